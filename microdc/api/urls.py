@@ -1,0 +1,26 @@
+"""/api/v1/: one browsable root over every app's API routes, plus the OpenAPI schema and its UI."""
+
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from rest_framework.routers import DefaultRouter
+
+from microdc.core.api import urls as core_urls
+from microdc.facility.api import urls as facility_urls
+from microdc.nodes.api import urls as nodes_urls
+
+APP_URLS = [core_urls, nodes_urls, facility_urls]
+
+router = DefaultRouter()
+for app_urls in APP_URLS:
+    for prefix, viewset, basename in app_urls.routes:
+        router.register(prefix, viewset, basename=basename)
+
+v1 = [path("", include(router.urls))]
+for app_urls in APP_URLS:
+    v1 += app_urls.urlpatterns
+
+urlpatterns = [
+    path("v1/", include(v1)),
+    path("schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
+]

@@ -1,0 +1,134 @@
+from django.contrib.auth import authenticate
+from django.db import transaction
+from django_filters import rest_framework as filters
+from drf_spectacular.utils import extend_schema
+from rest_framework import mixins, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.exceptions import AuthenticationFailed
+from rest_framework.permissions import AllowAny
+from rest_framework.response import Response
+from rest_framework.throttling import ScopedRateThrottle
+from rest_framework.views import APIView
+
+from .. import audit, tokens
+from ..models import ApiToken, AuditEvent, User
+from ..roles import Role, has_role
+from .serializers import (
+    ApiTokenSerializer,
+    AuditEventSerializer,
+    NewApiTokenSerializer,
+    ObtainTokenSerializer,
+    UserSerializer,
+)
+from .viewsets import AuditedModelViewSet
+
+
+class UserViewSet(AuditedModelViewSet):
+    queryset = User.objects.order_by("username")
+    serializer_class = UserSerializer
+    read_role = Role.ADMIN
+    write_role = Role.ADMIN
+    filterset_fields = ["role", "is_active"]
+    search_fields = ["username", "first_name", "last_name", "email"]
+    ordering_fields = ["username", "date_joined", "last_login"]
+
+
+class ObtainTokenView(APIView):
+    """Exchange a username and password for an API token (`Authorization: Token <key>`)."""
+
+    authentication_classes = []
+    permission_classes = [AllowAny]
+    throttle_classes = [ScopedRateThrottle]
+    throttle_scope = "login"
+
+    def get_authenticate_header(self, request):
+        return "Token"  # a wrong password is a 401 with a challenge, not a 403
+
+    @extend_schema(request=ObtainTokenSerializer, responses={201: NewApiTokenSerializer})
+    def post(self, request):
+        serializer = ObtainTokenSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        user = authenticate(request, username=data["username"], password=data["password"])
+        if user is None:
+            raise AuthenticationFailed("Wrong username or password.")
+        return _issue(request, user, data.get("name", ""), data.get("expires"))
+
+
+def _issue(request, user, name, expires):
+    with transaction.atomic():
+        token, key = tokens.issue_token(user, name=name, expires=expires)
+        audit.record(actor=user, source="api", action="create", instance=token,
+                     changes={"name": {"old": None, "new": name}, "key_hash": {"old": None, "new": audit.MASK}},
+                     remote_addr=audit.client_address(request))
+    body = NewApiTokenSerializer(token).data | {"key": key}
+    return Response(body, status=status.HTTP_201_CREATED)
+
+
+class ApiTokenViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.DestroyModelMixin,
+                      viewsets.GenericViewSet):
+    """Your API tokens (admins: everyone's). DELETE revokes; the key itself is never shown again."""
+
+    serializer_class = ApiTokenSerializer
+    # Anyone may manage their own tokens: a viewer's read-only script needs one too.
+    read_role = Role.VIEWER
+    write_role = Role.VIEWER
+    filterset_fields = ["user"]
+    search_fields = ["name", "key_id"]
+
+    def get_queryset(self):
+        queryset = ApiToken.objects.select_related("user")
+        if getattr(self, "swagger_fake_view", False):
+            return queryset.none()
+        if has_role(self.request.user, Role.ADMIN):
+            return queryset
+        return queryset.filter(user=self.request.user)
+
+    @extend_schema(request=ObtainTokenSerializer(partial=True), responses={201: NewApiTokenSerializer})
+    def create(self, request):
+        """Create another token for yourself (name, optional expiry)."""
+        serializer = ApiTokenSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        return _issue(request, request.user, serializer.validated_data.get("name", ""),
+                      serializer.validated_data.get("expires"))
+
+    def perform_destroy(self, instance):
+        with transaction.atomic():
+            tokens.revoke(instance)
+            audit.record(actor=self.request.user, source="api", action="update", instance=instance,
+                         changes={"revoked": {"old": None, "new": instance.revoked.isoformat()}},
+                         remote_addr=audit.client_address(self.request))
+
+    @extend_schema(request=None, responses={200: ApiTokenSerializer})
+    @action(detail=False, methods=["get"])
+    def current(self, request):
+        """The token this request authenticated with (404 for session logins)."""
+        if not isinstance(request.auth, ApiToken):
+            return Response({"detail": "This request did not use an API token."}, status=404)
+        return Response(ApiTokenSerializer(request.auth).data)
+
+
+class AuditEventFilter(filters.FilterSet):
+    since = filters.IsoDateTimeFilter(field_name="timestamp", lookup_expr="gte")
+    until = filters.IsoDateTimeFilter(field_name="timestamp", lookup_expr="lt")
+
+    class Meta:
+        model = AuditEvent
+        fields = ["actor", "action", "source", "object_type", "object_id"]
+
+
+class AuditEventViewSet(viewsets.ReadOnlyModelViewSet):
+    queryset = AuditEvent.objects.all()
+    serializer_class = AuditEventSerializer
+    read_role = Role.ADMIN
+    filterset_class = AuditEventFilter
+    search_fields = ["actor_name", "object_repr"]
+    ordering_fields = ["timestamp"]
+
+
+class MeView(APIView):
+    """Who am I: the authenticated user and role."""
+
+    @extend_schema(responses={200: UserSerializer})
+    def get(self, request):
+        return Response(UserSerializer(request.user).data)

@@ -1,0 +1,4 @@
+from . import views
+
+routes = [("meters", views.FacilityMeterViewSet, "facilitymeter")]
+urlpatterns = []
