@@ -14,6 +14,12 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+WILDCARDS = ("0.0.0.0", "::")  # noqa: S104 - names the wildcard addresses, binds nothing
+
+
+def _reachable(host: str) -> str:
+    """The address local clients use for a server bound to `host`."""
+    return "127.0.0.1" if host in WILDCARDS else host
 
 
 def _commands(demo: bool, host: str, port: int, workers: int) -> dict[str, list[str]]:
@@ -25,7 +31,7 @@ def _commands(demo: bool, host: str, port: int, workers: int) -> dict[str, list[
     }
     if demo:
         commands["simulators"] = [python, str(ROOT / "manage.py"), "run_simulators",
-                                  "--url", f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}"]
+                                  "--url", f"http://{_reachable(host)}:{port}"]
     return commands
 
 
@@ -45,8 +51,7 @@ def main(argv: list[str] | None = None) -> int:
 
     processes = {name: subprocess.Popen(cmd, cwd=ROOT) for name, cmd in
                  _commands(args.demo, host, port, workers).items()}
-    shown_host = "127.0.0.1" if host in ("0.0.0.0", "::") else host
-    print(f"microdc is serving on http://{shown_host}:{port}/ (API: /api/v1/, docs: /api/docs/). Ctrl-C stops.",
+    print(f"microdc is serving on http://{_reachable(host)}:{port}/ (API: /api/v1/, docs: /api/docs/). Ctrl-C stops.",
           flush=True)
 
     stopping = False

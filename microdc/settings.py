@@ -209,7 +209,7 @@ SPECTACULAR_SETTINGS = {
     "SCHEMA_PATH_PREFIX": r"/api/v1",
     "ENUM_NAME_OVERRIDES": {
         "AcceleratorKindEnum": "microdc.nodes.models.Accelerator.Kind",
-        "MeterKindEnum": "microdc.facility.models.FacilityMeter.Kind",
+        "MeterKindEnum": "microdc.nodes.models.FacilityMeter.Kind",
         "NodeStatusEnum": "microdc.nodes.models.Node.Status",
     },
 }

@@ -4,8 +4,7 @@ import pytest
 from django.core.management import call_command
 
 from microdc.core.models import User
-from microdc.facility.models import FacilityMeter
-from microdc.nodes.models import Accelerator, Node, Rack, Site
+from microdc.nodes.models import Accelerator, FacilityMeter, Node, Rack, Site
 
 
 @pytest.mark.django_db

@@ -2,8 +2,7 @@ from django.contrib.auth.decorators import login_required
 from django.db.models import Count, Prefetch
 from django.shortcuts import render
 
-from microdc.facility.models import FacilityMeter
-from microdc.nodes.models import Node, Rack, Site
+from microdc.nodes.models import FacilityMeter, Node, Rack, Site
 
 
 @login_required

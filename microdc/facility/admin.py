@@ -1,8 +1,7 @@
 from django.contrib import admin
 
 from microdc.core.admin import AuditedModelAdmin
-
-from .models import FacilityMeter
+from microdc.nodes.models import FacilityMeter
 
 
 @admin.register(FacilityMeter)

@@ -15,8 +15,7 @@ from django.db import transaction
 
 from microdc.core.models import User
 from microdc.core.roles import Role
-from microdc.facility.models import FacilityMeter
-from microdc.nodes.models import Accelerator, Node, Rack, Site
+from microdc.nodes.models import Accelerator, FacilityMeter, Node, Rack, Site
 
 SITE_SLUG = "demo"
 GPU_MODEL = "Simulated H100 80GB"

@@ -2,7 +2,7 @@ import pytest
 
 from microdc.core.audit import MASK
 from microdc.core.models import AuditEvent
-from microdc.facility.models import FacilityMeter
+from microdc.nodes.models import FacilityMeter
 
 
 @pytest.mark.django_db
@@ -33,7 +33,7 @@ def test_secrets_are_masked(admin_api, site):
     dumped = str(list(AuditEvent.objects.values_list("changes", flat=True)))
     for secret in ("very-secret-auth", "another-secret", "a-long-enough-passphrase-1"):
         assert secret not in dumped
-    update = AuditEvent.objects.get(object_type="facility.facilitymeter", action="update")
+    update = AuditEvent.objects.get(object_type="nodes.facilitymeter", action="update")
     assert update.changes == {"secret": {"old": MASK, "new": MASK}}
     assert FacilityMeter.objects.get(pk=meter_id).secret == {"auth_key": "another-secret"}
 

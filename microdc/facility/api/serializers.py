@@ -1,7 +1,7 @@
 from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import serializers
 
-from ..models import FacilityMeter
+from microdc.nodes.models import FacilityMeter
 
 
 class FacilityMeterSerializer(serializers.ModelSerializer):

@@ -1,8 +1,8 @@
 from django_filters import rest_framework as filters
 
 from microdc.core.api.viewsets import AuditedModelViewSet
+from microdc.nodes.models import FacilityMeter
 
-from ..models import FacilityMeter
 from .serializers import FacilityMeterSerializer
 
 
