@@ -235,3 +235,11 @@ MICRODC_METRICS_TOKEN = os.environ.get("MICRODC_METRICS_TOKEN", "")
 # Largest request body the telemetry endpoint accepts, in bytes.
 MICRODC_TELEMETRY_MAX_BYTES = int(os.environ.get("MICRODC_TELEMETRY_MAX_BYTES", str(2 * 1024 * 1024)))
 DATA_UPLOAD_MAX_MEMORY_SIZE = MICRODC_TELEMETRY_MAX_BYTES
+# A node whose agent has not pushed for this long is down; its series leave /metrics.
+MICRODC_TELEMETRY_STALE_SECONDS = int(os.environ.get("MICRODC_TELEMETRY_STALE_SECONDS", "120"))
+# Two samples further apart than this leave a gap (no energy attributed, coverage short).
+MICRODC_TELEMETRY_MAX_GAP_SECONDS = int(os.environ.get("MICRODC_TELEMETRY_MAX_GAP_SECONDS", "300"))
+# Retention: raw samples, 1-minute rollups (30-day PUE needs 30 days), 1-hour rollups.
+MICRODC_RAW_RETENTION_HOURS = int(os.environ.get("MICRODC_RAW_RETENTION_HOURS", "48"))
+MICRODC_ROLLUP_MINUTE_RETENTION_DAYS = int(os.environ.get("MICRODC_ROLLUP_MINUTE_RETENTION_DAYS", "35"))
+MICRODC_ROLLUP_HOUR_RETENTION_DAYS = int(os.environ.get("MICRODC_ROLLUP_HOUR_RETENTION_DAYS", "800"))

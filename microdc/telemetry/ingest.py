@@ -1,0 +1,140 @@
+"""Ingest of a node agent's telemetry batch: validate all of it, then store all of it, or nothing."""
+
+import datetime
+import logging
+from dataclasses import dataclass
+
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from microdc.core import audit
+from microdc.nodes.models import Accelerator, Node
+
+from . import live
+from .batch import BatchError, ParsedBatch, parse_batch
+from .models import AgentState, ReceivedBatch
+from .store import Reading, sources_by_key, store
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    accepted: int
+    duplicate: bool
+    registered: tuple[str, ...] = ()
+
+
+def accelerator_source_key(accelerator_id: int) -> str:
+    return f"accelerator/{accelerator_id}"
+
+
+def sensor_source_key(node_id: int, sensor_key: str) -> str:
+    return f"node/{node_id}/{sensor_key}"
+
+
+def ingest_batch(node: Node, payload, now: datetime.datetime | None = None) -> IngestResult:
+    """Store one batch from `node`'s agent. Raises BatchError (nothing stored) when any part is wrong."""
+    now = now or timezone.now()
+    batch = parse_batch(payload, now)
+    if batch.node is not None and batch.node != node.hostname:
+        raise BatchError("node", f"this token belongs to node {node.hostname}, not {batch.node!r}")
+    with transaction.atomic():
+        try:
+            with transaction.atomic():
+                ReceivedBatch.objects.create(batch_id=batch.batch_id, node=node, received=now)
+        except IntegrityError:
+            return IngestResult(accepted=0, duplicate=True)
+        accelerators, registered = _resolve_accelerators(node, batch)
+        readings = _readings(node, batch, accelerators)
+        store(readings)
+        _count(node, batch, now)
+        transaction.on_commit(lambda: live.node_updated(node.pk))
+    return IngestResult(accepted=len(batch.samples), duplicate=False, registered=tuple(registered))
+
+
+def _resolve_accelerators(node: Node, batch: ParsedBatch) -> tuple[dict[str, Accelerator], list[str]]:
+    """The node's accelerators by UUID; ones it reports for the first time are registered."""
+    reported = {}
+    for i, sample in enumerate(batch.samples):
+        for j, device in enumerate(sample.devices):
+            reported.setdefault(device.uuid, (device, f"samples[{i}].devices[{j}].uuid"))
+    known = {a.uuid: a for a in Accelerator.objects.filter(uuid__in=list(reported)).select_related("node")}
+    for uuid, accelerator in known.items():
+        if accelerator.node_id != node.pk:
+            raise BatchError(reported[uuid][1], f"{uuid} belongs to node {accelerator.node.hostname}")
+    registered = []
+    by_index = {a.index: a for a in node.accelerators.all()}
+    for uuid, (device, where) in reported.items():
+        if uuid in known:
+            continue
+        slot = by_index.get(device.index)
+        if slot is not None and slot.uuid in reported:
+            raise BatchError(where, f"index {device.index} is {slot.uuid}, which this batch reports too")
+        known[uuid] = by_index[device.index] = _register(node, device, slot)
+        registered.append(uuid)
+    return known, registered
+
+
+def _register(node: Node, device, slot: Accelerator | None) -> Accelerator:
+    fields = {"uuid": device.uuid, "kind": device.kind, "vendor": device.vendor or "unknown",
+              "model": device.name or "unknown", "simulated": device.simulated}
+    if "memory_total_bytes" in device.metrics:
+        fields["memory_bytes"] = int(device.metrics["memory_total_bytes"])
+    if "power_limit_watts" in device.metrics:
+        fields["power_limit_watts"] = device.metrics["power_limit_watts"]
+    if slot is None:
+        accelerator = Accelerator.objects.create(node=node, index=device.index, **fields)
+        audit.record(actor=None, source="system", action="create", instance=accelerator,
+                     changes={name: {"old": None, "new": value} for name, value in fields.items()})
+        log.info("registered %s %s on %s", device.kind, device.uuid, node.hostname)
+        return accelerator
+    # The card in this slot was replaced (or registered by hand without a UUID): the slot keeps its history.
+    changes = {name: {"old": getattr(slot, name), "new": value} for name, value in fields.items()
+               if getattr(slot, name) != value}
+    for name, value in fields.items():
+        setattr(slot, name, value)
+    slot.save()
+    audit.record(actor=None, source="system", action="update", instance=slot, changes=changes)
+    log.warning("accelerator %s on %s is now %s", slot.index, node.hostname, device.uuid)
+    return slot
+
+
+def _readings(node: Node, batch: ParsedBatch, accelerators: dict[str, Accelerator]) -> list[Reading]:
+    wanted = {}
+    for sample in batch.samples:
+        for device in sample.devices:
+            accelerator = accelerators[device.uuid]
+            wanted[accelerator_source_key(accelerator.pk)] = {
+                "node": node, "accelerator": accelerator, "simulated": device.simulated}
+        for sensor in sample.sensors:
+            wanted[sensor_source_key(node.pk, sensor.key)] = {
+                "node": node, "sensor": sensor.key, "simulated": sensor.simulated}
+    sources = sources_by_key(wanted)
+    readings = []
+    for sample in batch.samples:
+        for device in sample.devices:
+            source = sources[accelerator_source_key(accelerators[device.uuid].pk)]
+            readings.append(Reading(source, sample.ts, device.metrics, device.attributes))
+        for sensor in sample.sensors:
+            readings.append(Reading(sources[sensor_source_key(node.pk, sensor.key)], sample.ts, sensor.metrics))
+    return readings
+
+
+def _count(node: Node, batch: ParsedBatch, now: datetime.datetime) -> None:
+    updated = AgentState.objects.filter(node=node).update(
+        last_seen=now, agent_version=batch.agent_version, batches_total=F("batches_total") + 1,
+        samples_total=F("samples_total") + len(batch.samples), last_error="",
+    )
+    if not updated:
+        AgentState.objects.create(node=node, last_seen=now, agent_version=batch.agent_version, batches_total=1,
+                                  samples_total=len(batch.samples))
+
+
+def record_rejection(node: Node, error: str) -> None:
+    """Count a rejected batch against its node, outside the failed transaction."""
+    updated = AgentState.objects.filter(node=node).update(rejected_total=F("rejected_total") + 1,
+                                                          last_error=error[:1000])
+    if not updated:
+        AgentState.objects.get_or_create(node=node, defaults={"rejected_total": 1, "last_error": error[:1000]})

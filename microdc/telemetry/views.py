@@ -1,0 +1,31 @@
+import hmac
+
+from django.conf import settings
+from django.http import HttpResponse
+from django.views.decorators.http import require_GET
+from prometheus_client import CollectorRegistry
+from prometheus_client.exposition import choose_encoder
+
+from .prometheus import MicrodcCollector
+
+_registry = CollectorRegistry(auto_describe=False)
+_registry.register(MicrodcCollector())
+
+
+def registry() -> CollectorRegistry:
+    """Collectors of other apps (facility, provisioning) register here too."""
+    return _registry
+
+
+@require_GET
+def metrics(request):
+    """Prometheus scrape endpoint; bearer-token protected when MICRODC_METRICS_TOKEN is set."""
+    token = settings.MICRODC_METRICS_TOKEN
+    if token:
+        given = request.headers.get("Authorization", "")
+        if not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
+            response = HttpResponse("Bearer token required.\n", status=401, content_type="text/plain")
+            response["WWW-Authenticate"] = 'Bearer realm="metrics"'
+            return response
+    encoder, content_type = choose_encoder(request.headers.get("Accept", ""))
+    return HttpResponse(encoder(_registry), content_type=content_type)
