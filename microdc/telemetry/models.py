@@ -44,6 +44,9 @@ class Sample(models.Model):
     class Meta:
         indexes = [models.Index(fields=["source", "ts"])]
 
+    def __str__(self):
+        return f"{self.source_id}@{self.ts.isoformat()}"
+
 
 class Rollup(models.Model):
     """Statistics of one source over one bucket.
@@ -67,6 +70,9 @@ class Rollup(models.Model):
             models.UniqueConstraint(fields=["source", "resolution", "start"], name="rollup_unique_bucket")
         ]
 
+    def __str__(self):
+        return f"{self.source_id}/{self.resolution}s@{self.start.isoformat()}"
+
 
 class ReceivedBatch(models.Model):
     """Batch ids already stored, so an agent's re-sent batch is acknowledged without storing it twice."""
@@ -74,6 +80,9 @@ class ReceivedBatch(models.Model):
     batch_id = models.UUIDField(unique=True)
     node = models.ForeignKey(Node, on_delete=models.CASCADE, related_name="+")
     received = models.DateTimeField(default=timezone.now, db_index=True)
+
+    def __str__(self):
+        return str(self.batch_id)
 
 
 class AgentState(models.Model):
@@ -84,3 +93,6 @@ class AgentState(models.Model):
     samples_total = models.BigIntegerField(default=0)
     rejected_total = models.BigIntegerField(default=0)
     last_error = models.TextField(blank=True)
+
+    def __str__(self):
+        return f"agent of node {self.node_id}"

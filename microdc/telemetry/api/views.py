@@ -140,8 +140,8 @@ class HistoryView(APIView):
     def _points(source, metric, resolution, start, end):
         if resolution == "raw":
             rows = Sample.objects.filter(source=source, ts__gte=start, ts__lt=end).order_by("ts")
-            return [{"t": ts, "value": values[metric]} for ts, values in rows.values_list("ts", "values")[:MAX_POINTS + 1]
-                    if metric in values]
+            rows = rows.values_list("ts", "values")[:MAX_POINTS + 1]
+            return [{"t": ts, "value": values[metric]} for ts, values in rows if metric in values]
         rows = Rollup.objects.filter(source=source, resolution=RESOLUTIONS[resolution], start__gte=start,
                                      start__lt=end).order_by("start")
         points = []
