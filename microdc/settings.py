@@ -78,6 +78,7 @@ INSTALLED_APPS = [
     "microdc.dashboard",
     "microdc.api",
     "microdc.simulator",
+    "microdc.worker",
 ]
 
 MIDDLEWARE = [

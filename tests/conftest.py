@@ -67,3 +67,13 @@ def node(rack):
 
     return Node.objects.create(hostname="gpu-01", management_address="10.0.0.11", rack=rack, position_u=1,
                                height_u=2)
+
+
+@pytest.fixture
+def live_appliance(transactional_db):
+    """The appliance served over real HTTP on a loopback port (stop() and start() again to simulate an outage)."""
+    from tests.live import LiveAppliance
+
+    appliance = LiveAppliance().start()
+    yield appliance
+    appliance.stop()

@@ -3,7 +3,6 @@
 Idempotent: running it again changes nothing that is already there. Everything it makes is marked simulated.
 """
 
-import hashlib
 import json
 import os
 import secrets
@@ -13,14 +12,15 @@ from pathlib import Path
 from django.conf import settings
 from django.db import transaction
 
+from microdc.agent.collectors.simulated import GpuModel, simulated_uuid
 from microdc.core.models import User
 from microdc.core.roles import Role
 from microdc.nodes.models import Accelerator, FacilityMeter, Node, Rack, Site
 
 SITE_SLUG = "demo"
-GPU_MODEL = "Simulated H100 80GB"
-GPU_MEMORY_BYTES = 80 * 1024**3
-GPU_POWER_LIMIT_WATTS = 700.0
+# The same board the simulated agent collector reports, so its first push matches the inventory.
+GPU = GpuModel()
+SIM_SEED = 0
 # (rack, hostname, lowest U, height U)
 NODES = [
     ("A01", "gpu-a01-01", 10, 4),
@@ -38,11 +38,6 @@ METERS = [
     ("Cooling unit", FacilityMeter.Kind.COOLING_UNIT, FacilityMeter.Boundary.COOLING, "", "redfish", None),
 ]
 DEMO_USERS = [("admin", Role.ADMIN), ("operator", Role.OPERATOR), ("viewer", Role.VIEWER)]
-
-
-def simulated_gpu_uuid(hostname: str, index: int) -> str:
-    digest = hashlib.sha256(f"{hostname}/{index}".encode()).hexdigest()
-    return f"GPU-SIM-{digest[:8]}-{digest[8:12]}-{digest[12:16]}-{digest[16:28]}"
 
 
 @dataclass
@@ -96,9 +91,9 @@ def seed_demo_site() -> SeedResult:
         for index in range(GPUS_PER_NODE):
             _, made = Accelerator.objects.get_or_create(
                 node=node, index=index,
-                defaults={"kind": Accelerator.Kind.GPU, "vendor": "nvidia", "model": GPU_MODEL,
-                          "uuid": simulated_gpu_uuid(hostname, index), "memory_bytes": GPU_MEMORY_BYTES,
-                          "power_limit_watts": GPU_POWER_LIMIT_WATTS, "simulated": True},
+                defaults={"kind": Accelerator.Kind.GPU, "vendor": "nvidia", "model": GPU.name,
+                          "uuid": simulated_uuid(SIM_SEED, hostname, index), "memory_bytes": GPU.memory_total_bytes,
+                          "power_limit_watts": GPU.power_limit_watts, "simulated": True},
             )
             if made:
                 result.created.append(f"accelerator {hostname}/gpu{index}")

@@ -79,12 +79,21 @@ def _text(obj: dict, key: str, where: str, max_length: int, required: bool = Tru
     return value
 
 
+# Metric names already checked against METRIC_NAME; agents send the same few dozen names over and over.
+_KNOWN_NAMES: set[str] = set()
+_isfinite = math.isfinite
+
+
 def _metrics(obj: dict, where: str) -> dict[str, float]:
     metrics = _require(obj, "metrics", dict, where)
     for name, value in metrics.items():
-        if not isinstance(name, str) or not METRIC_NAME.match(name):
-            raise BatchError(f"{where}.metrics", f"bad metric name {str(name)[:70]!r}")
-        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        if name not in _KNOWN_NAMES:
+            if not isinstance(name, str) or not METRIC_NAME.match(name):
+                raise BatchError(f"{where}.metrics", f"bad metric name {str(name)[:70]!r}")
+            if len(_KNOWN_NAMES) < 4096:
+                _KNOWN_NAMES.add(name)
+        kind = type(value)  # exact types: bool is not a number here
+        if not ((kind is float and _isfinite(value)) or kind is int):
             raise BatchError(f"{where}.metrics.{name}", f"must be a finite number, got {value!r}"[:200])
     return metrics
 

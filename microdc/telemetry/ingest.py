@@ -4,7 +4,7 @@ import datetime
 import logging
 from dataclasses import dataclass
 
-from django.db import IntegrityError, transaction
+from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -41,10 +41,7 @@ def ingest_batch(node: Node, payload, now: datetime.datetime | None = None) -> I
     if batch.node is not None and batch.node != node.hostname:
         raise BatchError("node", f"this token belongs to node {node.hostname}, not {batch.node!r}")
     with transaction.atomic():
-        try:
-            with transaction.atomic():
-                ReceivedBatch.objects.create(batch_id=batch.batch_id, node=node, received=now)
-        except IntegrityError:
+        if not _first_receipt(batch, node, now):
             return IngestResult(accepted=0, duplicate=True)
         accelerators, registered = _resolve_accelerators(node, batch)
         readings = _readings(node, batch, accelerators)
@@ -52,6 +49,19 @@ def ingest_batch(node: Node, payload, now: datetime.datetime | None = None) -> I
         _count(node, batch, now)
         transaction.on_commit(lambda: live.node_updated(node.pk))
     return IngestResult(accepted=len(batch.samples), duplicate=False, registered=tuple(registered))
+
+
+def _first_receipt(batch: ParsedBatch, node: Node, now: datetime.datetime) -> bool:
+    """Record the batch id; False when it was stored before (a re-send). One statement, no savepoint."""
+    table = connection.ops.quote_name(ReceivedBatch._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} (batch_id, node_id, received) VALUES (%s, %s, %s) "  # noqa: S608 - names from the model
+            "ON CONFLICT (batch_id) DO NOTHING",
+            [ReceivedBatch._meta.get_field("batch_id").get_db_prep_value(batch.batch_id, connection),
+             node.pk, connection.ops.adapt_datetimefield_value(now)],
+        )
+        return cursor.rowcount == 1
 
 
 def _resolve_accelerators(node: Node, batch: ParsedBatch) -> tuple[dict[str, Accelerator], list[str]]:
@@ -65,10 +75,12 @@ def _resolve_accelerators(node: Node, batch: ParsedBatch) -> tuple[dict[str, Acc
         if accelerator.node_id != node.pk:
             raise BatchError(reported[uuid][1], f"{uuid} belongs to node {accelerator.node.hostname}")
     registered = []
-    by_index = {a.index: a for a in node.accelerators.all()}
+    by_index = None
     for uuid, (device, where) in reported.items():
         if uuid in known:
             continue
+        if by_index is None:
+            by_index = {a.index: a for a in node.accelerators.all()}
         slot = by_index.get(device.index)
         if slot is not None and slot.uuid in reported:
             raise BatchError(where, f"index {device.index} is {slot.uuid}, which this batch reports too")
@@ -103,22 +115,23 @@ def _register(node: Node, device, slot: Accelerator | None) -> Accelerator:
 
 def _readings(node: Node, batch: ParsedBatch, accelerators: dict[str, Accelerator]) -> list[Reading]:
     wanted = {}
-    for sample in batch.samples:
-        for device in sample.devices:
-            accelerator = accelerators[device.uuid]
-            wanted[accelerator_source_key(accelerator.pk)] = {
-                "node": node, "accelerator": accelerator, "simulated": device.simulated}
-        for sensor in sample.sensors:
-            wanted[sensor_source_key(node.pk, sensor.key)] = {
-                "node": node, "sensor": sensor.key, "simulated": sensor.simulated}
+    for accelerator in accelerators.values():
+        wanted[accelerator_source_key(accelerator.pk)] = {
+            "node": node, "accelerator": accelerator, "simulated": accelerator.simulated}
+    sensor_keys = {sensor.key: sensor.simulated for sample in batch.samples for sensor in sample.sensors}
+    for key, simulated in sensor_keys.items():
+        wanted[sensor_source_key(node.pk, key)] = {"node": node, "sensor": key, "simulated": simulated}
     sources = sources_by_key(wanted)
+    by_uuid = {uuid: sources[accelerator_source_key(a.pk)] for uuid, a in accelerators.items()}
+    by_sensor = {key: sources[sensor_source_key(node.pk, key)] for key in sensor_keys}
     readings = []
+    append = readings.append
     for sample in batch.samples:
+        ts = sample.ts
         for device in sample.devices:
-            source = sources[accelerator_source_key(accelerators[device.uuid].pk)]
-            readings.append(Reading(source, sample.ts, device.metrics, device.attributes))
+            append(Reading(by_uuid[device.uuid], ts, device.metrics, device.attributes))
         for sensor in sample.sensors:
-            readings.append(Reading(sources[sensor_source_key(node.pk, sensor.key)], sample.ts, sensor.metrics))
+            append(Reading(by_sensor[sensor.key], ts, sensor.metrics))
     return readings
 
 

@@ -1,7 +1,7 @@
 """The telemetry store: what reports (sources), raw samples, rollups, and each agent's ingest state.
 
 One store for node telemetry and facility meter readings alike. Raw samples are kept for a short, configurable
-time; history lives in 1-minute and 1-hour rollups computed by the worker (telemetry.rollups).
+time; history lives in 1-minute and 1-hour rollups per source, computed by the worker (telemetry.rollups).
 """
 
 from django.db import models
@@ -37,15 +37,22 @@ class Source(models.Model):
 
 
 class Sample(models.Model):
-    source = models.ForeignKey(Source, on_delete=models.CASCADE, related_name="samples")
+    """One collection from one reporter (a node's agent or a meter poll): every source's values at one instant.
+
+    values = {"<source id>": {metric: value}}. One row per collection rather than per device keeps ingest
+    near the database's raw insert rate (a GPU node reports 8 devices and its sensors at once).
+    """
+
+    node = models.ForeignKey(Node, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
+    meter = models.ForeignKey(FacilityMeter, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
     ts = models.DateTimeField()
     values = models.JSONField()
 
     class Meta:
-        indexes = [models.Index(fields=["source", "ts"])]
+        indexes = [models.Index(fields=["node", "ts"]), models.Index(fields=["meter", "ts"])]
 
     def __str__(self):
-        return f"{self.source_id}@{self.ts.isoformat()}"
+        return f"{self.node_id or self.meter_id}@{self.ts.isoformat()}"
 
 
 class Rollup(models.Model):

@@ -125,18 +125,25 @@ def _upsert(source: Source, resolution: int, buckets: dict[datetime.datetime, _B
     )
 
 
-def roll_up_source(source: Source, since: datetime.datetime) -> int:
-    """Recompute every bucket that samples at or after `since` can change. Returns minute buckets written."""
-    samples = Sample.objects.filter(source=source).order_by("ts")
+def _reporter_samples(source: Source):
+    if source.meter_id is not None:
+        return Sample.objects.filter(meter_id=source.meter_id)
+    return Sample.objects.filter(node_id=source.node_id)
+
+
+def _roll_up(source: Source, since: datetime.datetime, rows: list[tuple]) -> int:
+    """Recompute the buckets that samples at or after `since` change, from the reporter's rows (ts, values)
+    which reach back at least one gap before `since`."""
+    key = str(source.pk)
+    mine = [(ts, values[key]) for ts, values in rows if key in values]
     # The interval ending in the first new sample starts at the sample before it: recompute from there.
-    before = samples.filter(ts__lt=since).order_by("-ts").values_list("ts", flat=True).first()
-    start = floor_time(before or since, Rollup.MINUTE)
-    seed = samples.filter(ts__lt=start).order_by("-ts").values_list("ts", "values").first()
-    rows = list(samples.filter(ts__gte=start).values_list("ts", "values"))
-    if not rows:
+    before = [ts for ts, _ in mine if ts < since]
+    start = floor_time(before[-1] if before else since, Rollup.MINUTE)
+    seed = next((row for row in reversed(mine) if row[0] < start), None)
+    mine = [row for row in mine if row[0] >= start]
+    if not mine:
         return 0
-    minutes = _minute_buckets(rows, seed)
-    minutes = {start_: b for start_, b in minutes.items() if start_ >= start}
+    minutes = {begin: b for begin, b in _minute_buckets(mine, seed).items() if begin >= start}
     with transaction.atomic():
         _upsert(source, Rollup.MINUTE, minutes)
         first_hour = floor_time(min(minutes), Rollup.HOUR)
@@ -150,15 +157,23 @@ def roll_up_source(source: Source, since: datetime.datetime) -> int:
 
 
 def roll_up_dirty(limit: int = 1000) -> int:
-    """Roll up every source with new samples. Safe to run in several workers at once."""
-    done = 0
+    """Roll up every source with new samples, reading each reporter's samples once. Safe to run in several
+    workers at once. Returns the number of sources rolled up."""
+    claimed: dict[tuple, list[tuple[Source, datetime.datetime]]] = defaultdict(list)
     for source in Source.objects.filter(dirty_since__isnull=False).order_by("dirty_since")[:limit]:
         since = source.dirty_since
         # Claim first: samples that arrive while we compute mark the source dirty again for the next run.
         if Source.objects.filter(pk=source.pk, dirty_since=since).update(dirty_since=None):
-            roll_up_source(source, since)
-            done += 1
-    return done
+            claimed[(source.node_id, source.meter_id)].append((source, since))
+    for group in claimed.values():
+        earliest = min(since for _, since in group)
+        # Reach back far enough to find the sample before `since` and the one before its minute.
+        reach = datetime.timedelta(seconds=max_gap() + 2 * Rollup.MINUTE)
+        rows = list(_reporter_samples(group[0][0]).filter(ts__gte=earliest - reach).order_by("ts")
+                    .values_list("ts", "values"))
+        for source, since in group:
+            _roll_up(source, since, rows)
+    return sum(len(group) for group in claimed.values())
 
 
 def prune(now: datetime.datetime | None = None) -> dict[str, int]:
@@ -167,9 +182,12 @@ def prune(now: datetime.datetime | None = None) -> dict[str, int]:
     hours = datetime.timedelta(hours=1)
     days = datetime.timedelta(days=1)
     raw_cutoff = now - settings.MICRODC_RAW_RETENTION_HOURS * hours
-    still_dirty = Source.objects.filter(dirty_since__lt=raw_cutoff).values_list("pk", flat=True)
+    # Samples not rolled up yet stay, whatever their age.
+    dirty = Source.objects.filter(dirty_since__lt=raw_cutoff)
+    old = Sample.objects.filter(ts__lt=raw_cutoff)
     deleted = {
-        "samples": Sample.objects.filter(ts__lt=raw_cutoff).exclude(source__in=still_dirty).delete()[0],
+        "samples": old.exclude(node__in=dirty.filter(meter__isnull=True).values("node"))
+                      .exclude(meter__in=dirty.filter(meter__isnull=False).values("meter")).delete()[0],
         "minute_rollups": Rollup.objects.filter(
             resolution=Rollup.MINUTE, start__lt=now - settings.MICRODC_ROLLUP_MINUTE_RETENTION_DAYS * days
         ).delete()[0],

@@ -1,4 +1,4 @@
-"""Write samples into the telemetry store: raw rows, each source's latest values, and what to roll up.
+"""Write readings into the telemetry store: raw rows, each source's latest values, and what to roll up.
 
 Shared by node ingest and facility meter polling. Callers hold the transaction.
 """
@@ -8,12 +8,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from .models import Sample, Source
+from .bulk import insert_samples, update_latest
+from .models import Source
 
 
 @dataclass(slots=True)
 class Reading:
-    """Everything a source reported at one instant."""
+    """Everything one source reported at one instant."""
 
     source: Source
     ts: datetime.datetime
@@ -33,12 +34,14 @@ def sources_by_key(wanted: dict[str, dict[str, Any]]) -> dict[str, Source]:
 
 
 def store(readings: Iterable[Reading]) -> int:
-    """Insert the readings, move each source's latest values forward, and mark what needs rolling up."""
-    rows = []
+    """Insert the readings (one row per reporter and instant), move each source's latest values forward, and
+    mark what needs rolling up. Returns the number of rows written."""
+    rows: dict[tuple, dict[str, dict]] = {}
     touched: dict[int, Source] = {}
     for reading in readings:
-        rows.append(Sample(source_id=reading.source.pk, ts=reading.ts, values=reading.values))
         source = reading.source
+        rows.setdefault((source.node_id if source.meter_id is None else None, source.meter_id, reading.ts),
+                        {})[str(source.pk)] = reading.values
         touched[source.pk] = source
         # A backfilled (older) sample must not replace a newer latest value.
         if source.last_ts is None or reading.ts >= source.last_ts:
@@ -49,8 +52,6 @@ def store(readings: Iterable[Reading]) -> int:
             source.dirty_since = reading.ts
     if not rows:
         return 0
-    Sample.objects.bulk_create(rows, batch_size=2000)
-    Source.objects.bulk_update(
-        list(touched.values()), ["last_ts", "last_values", "last_attributes", "dirty_since"], batch_size=500
-    )
+    insert_samples([(node_id, meter_id, ts, values) for (node_id, meter_id, ts), values in rows.items()])
+    update_latest(list(touched.values()))
     return len(rows)

@@ -46,8 +46,11 @@ def test_batch_is_stored_and_new_accelerators_registered(agent, node):
     assert response.status_code == 202, response.json()
     assert response.json()["accepted"] == 2 and response.json()["duplicate"] is False
     assert set(response.json()["registered"]) == {UUID0, UUID1}
-    assert Sample.objects.count() == 5
+    # One row per collection instant, holding every device and sensor of it.
+    rows = list(Sample.objects.order_by("ts").values_list("node", "values"))
+    assert [(node_id, len(values)) for node_id, values in rows] == [(node.pk, 3), (node.pk, 2)]
     gpu0 = Accelerator.objects.get(uuid=UUID0)
+    assert rows[1][1][str(Source.objects.get(accelerator=gpu0).pk)]["power_watts"] == 260.0
     assert (gpu0.node, gpu0.index, gpu0.model, gpu0.power_limit_watts) == (node, 0, "NVIDIA H100 80GB HBM3", 700.0)
     source = Source.objects.get(accelerator=gpu0)
     assert source.last_values["power_watts"] == 260.0

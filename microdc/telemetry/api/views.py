@@ -139,9 +139,17 @@ class HistoryView(APIView):
     @staticmethod
     def _points(source, metric, resolution, start, end):
         if resolution == "raw":
-            rows = Sample.objects.filter(source=source, ts__gte=start, ts__lt=end).order_by("ts")
-            rows = rows.values_list("ts", "values")[:MAX_POINTS + 1]
-            return [{"t": ts, "value": values[metric]} for ts, values in rows if metric in values]
+            reporter = {"meter_id": source.meter_id} if source.meter_id else {"node_id": source.node_id}
+            rows = Sample.objects.filter(**reporter, ts__gte=start, ts__lt=end).order_by("ts")
+            key = str(source.pk)
+            points = []
+            for ts, values in rows.values_list("ts", "values").iterator():
+                value = values.get(key, {}).get(metric)
+                if value is not None:
+                    points.append({"t": ts, "value": value})
+                    if len(points) > MAX_POINTS:
+                        break
+            return points
         rows = Rollup.objects.filter(source=source, resolution=RESOLUTIONS[resolution], start__gte=start,
                                      start__lt=end).order_by("start")
         points = []

@@ -1,0 +1,214 @@
+"""Simulated GPUs for the demo and tests: physically plausible, deterministic from (seed, node, index, time).
+
+Model, per GPU:
+- utilization u(t): bursts of inference load (20 s bursts busy or idle, jitter every 2 s, busy share
+  swelling over the hour); constant within each 2 s slot, so everything below has a closed form;
+- power P = idle + (peak_demand - idle) * u**a, capped at the power limit (peak demand exceeds the limit,
+  so a full load runs at the cap with ``sw_power_cap``);
+- temperature: first-order lag toward ambient + R_th * P with time constant tau (30-60 s),
+  T(t+dt) = T_ss + (T - T_ss) * exp(-dt/tau), exact for piecewise-constant power; HBM likewise, slower;
+- energy counter = exact integral of P over time (sum of P * dt per slot), monotonic;
+- memory used = loaded model + KV cache growing with load.
+
+The state only depends on the first collection time and the current time, not on how often ``collect``
+is called. Every device is labelled ``simulated: true`` and has a ``GPU-SIM-...`` UUID.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from microdc.agent.collectors.base import STATUS_OK, CollectorResult
+
+SLOT_SECONDS = 2.0
+BURST_SECONDS = 20.0
+SWELL_SECONDS = 3600.0
+GIB = 2**30
+_MASK64 = (1 << 64) - 1
+
+UtilizationFn = Callable[[int, float], float]  # (gpu index, slot start time) -> ratio 0..1
+
+
+def _splitmix64(x: int) -> int:
+    x = (x + 0x9E3779B97F4A7C15) & _MASK64
+    x = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & _MASK64
+    x = ((x ^ (x >> 27)) * 0x94D049BB133111EB) & _MASK64
+    return x ^ (x >> 31)
+
+
+def _unit(key: int, stream: int, n: int) -> float:
+    """Deterministic uniform [0, 1) for (gpu key, stream, n), random access in O(1)."""
+    return _splitmix64(key ^ _splitmix64((stream << 48) ^ (n & ((1 << 48) - 1)))) / 2.0**64
+
+
+def gpu_key(seed: int, node: str, index: int) -> bytes:
+    return hashlib.blake2b(f"{seed}/{node}/{index}".encode(), digest_size=16).digest()
+
+
+def simulated_uuid(seed: int, node: str, index: int) -> str:
+    h = gpu_key(seed, node, index).hex()
+    return f"GPU-SIM-{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:32]}"
+
+
+@dataclass(frozen=True)
+class GpuModel:
+    """Board constants, H100 SXM5 80GB-like."""
+
+    name: str = "Simulated H100 80GB HBM3"
+    power_limit_watts: float = 700.0
+    idle_watts: float = 70.0
+    peak_demand_watts: float = 760.0
+    power_exponent: float = 1.4
+    r_th_celsius_per_watt: float = 0.07
+    hbm_offset_celsius: float = 3.0
+    hbm_r_th_celsius_per_watt: float = 0.06
+    slowdown_celsius: float = 87.0
+    memory_total_bytes: int = 81559 * 2**20
+    max_sm_mhz: float = 1980.0
+    idle_sm_mhz: float = 345.0
+    memory_mhz: float = 2619.0
+
+
+class SimulatedGpu:
+    def __init__(self, index: int, seed: int, node: str, model: GpuModel,
+                 utilization: UtilizationFn | None = None) -> None:
+        self.index = index
+        self.model = model
+        self.uuid = simulated_uuid(seed, node, index)
+        self.key = int.from_bytes(gpu_key(seed, node, index)[:8], "big")
+        k = self.key
+        # per-board spread: inlet temperature, cooling quality, thermal time constant, loaded model size
+        self.ambient_celsius = 22.0 + 8.0 * _unit(k, 10, 0)
+        self.r_th = model.r_th_celsius_per_watt * (0.9 + 0.3 * _unit(k, 11, 0))
+        self.tau_seconds = 30.0 + 30.0 * _unit(k, 12, 0)
+        self.hbm_tau_seconds = self.tau_seconds * 1.5
+        self.model_bytes = int((24 + 40 * _unit(k, 13, 0)) * GIB)
+        self.swell_phase = 2 * math.pi * _unit(k, 14, 0)
+        uptime = 86400.0 * (1 + 19 * _unit(k, 15, 0))  # energy counter counts since "driver load"
+        self._utilization = utilization or self._default_utilization
+        self._t: float | None = None
+        self.energy_joules = uptime * 250.0
+        self.temperature_celsius = 0.0
+        self.hbm_temperature_celsius = 0.0
+
+    # -- physics ---------------------------------------------------------------------------------
+
+    def _default_utilization(self, index: int, t: float) -> float:
+        k = self.key
+        burst = math.floor(t / BURST_SECONDS)
+        slot = math.floor(t / SLOT_SECONDS)
+        swell = math.sin(2 * math.pi * burst * BURST_SECONDS / SWELL_SECONDS + self.swell_phase)
+        busy_share = 0.45 + 0.3 * swell
+        if _unit(k, 1, burst) < busy_share:
+            return 0.55 + 0.45 * _unit(k, 2, slot)  # serving a burst of requests
+        return 0.06 * _unit(k, 3, slot) if _unit(k, 4, slot) < 0.3 else 0.0  # idle, the odd small request
+
+    def utilization_at(self, t: float) -> float:
+        slot_start = math.floor(t / SLOT_SECONDS) * SLOT_SECONDS
+        return min(1.0, max(0.0, float(self._utilization(self.index, slot_start))))
+
+    def demand_watts(self, u: float) -> float:
+        m = self.model
+        return m.idle_watts + (m.peak_demand_watts - m.idle_watts) * u**m.power_exponent
+
+    def power_watts(self, u: float) -> float:
+        return min(self.model.power_limit_watts, self.demand_watts(u))
+
+    def _steady(self, p: float) -> tuple[float, float]:
+        m = self.model
+        return (self.ambient_celsius + self.r_th * p,
+                self.ambient_celsius + m.hbm_offset_celsius + m.hbm_r_th_celsius_per_watt * p)
+
+    def advance(self, t: float) -> None:
+        """Integrate energy and temperatures from the last step up to ``t`` (exact per slot)."""
+        if self._t is None:
+            self._t = t
+            self.temperature_celsius, self.hbm_temperature_celsius = self._steady(
+                self.power_watts(self.utilization_at(t)))
+            return
+        while self._t < t:
+            slot_end = (math.floor(self._t / SLOT_SECONDS) + 1) * SLOT_SECONDS
+            end = min(slot_end, t)
+            dt = end - self._t
+            p = self.power_watts(self.utilization_at(self._t))
+            self.energy_joules += p * dt
+            t_ss, hbm_ss = self._steady(p)
+            decay = math.exp(-dt / self.tau_seconds)
+            hbm_decay = math.exp(-dt / self.hbm_tau_seconds)
+            self.temperature_celsius = t_ss + (self.temperature_celsius - t_ss) * decay
+            self.hbm_temperature_celsius = hbm_ss + (self.hbm_temperature_celsius - hbm_ss) * hbm_decay
+            self._t = end
+        # a wall clock stepping back leaves the state where it is: counters never run backwards
+
+    # -- reading ---------------------------------------------------------------------------------
+
+    def read(self, t: float) -> dict[str, Any]:
+        self.advance(t)
+        m = self.model
+        u = self.utilization_at(t)
+        demand = self.demand_watts(u)
+        power = self.power_watts(u)
+        reasons: list[str] = []
+        if u < 0.02:
+            sm_mhz = m.idle_sm_mhz
+            reasons.append("gpu_idle")
+        else:
+            sm_mhz = m.max_sm_mhz
+            if demand > m.power_limit_watts:  # clocks drop until power fits under the cap
+                sm_mhz *= (m.power_limit_watts / demand) ** 0.5
+                reasons.append("sw_power_cap")
+        if self.temperature_celsius >= m.slowdown_celsius:
+            sm_mhz *= 0.85
+            reasons.append("sw_thermal_slowdown")
+        kv_cache = u * (0.92 * m.memory_total_bytes - self.model_bytes)
+        k = self.key
+        slot = math.floor(t / SLOT_SECONDS)
+        return {
+            "kind": "gpu",
+            "index": self.index,
+            "uuid": self.uuid,
+            "name": m.name,
+            "vendor": "nvidia",
+            "simulated": True,
+            "metrics": {
+                "power_watts": round(power, 3),
+                "energy_joules": round(self.energy_joules, 3),
+                "power_limit_watts": m.power_limit_watts,
+                "temperature_celsius": round(self.temperature_celsius, 2),
+                "memory_temperature_celsius": round(self.hbm_temperature_celsius, 2),
+                "utilization_ratio": round(u, 4),
+                "memory_utilization_ratio": round(min(1.0, 0.7 * u + 0.05 * u * _unit(k, 5, slot)), 4),
+                "memory_used_bytes": int(self.model_bytes + kv_cache),
+                "memory_total_bytes": m.memory_total_bytes,
+                "sm_clock_hertz": round(sm_mhz) * 1e6,
+                "memory_clock_hertz": m.memory_mhz * 1e6,
+                "ecc_corrected_errors_total": 0,
+                "ecc_uncorrected_errors_total": 0,
+                "ecc_corrected_errors_aggregate_total": 0,
+                "ecc_uncorrected_errors_aggregate_total": 0,
+                "pcie_tx_bytes_per_second": float(round(2e6 + u * 150e6 * (0.8 + 0.4 * _unit(k, 6, slot)))),
+                "pcie_rx_bytes_per_second": float(round(5e6 + u * 400e6 * (0.8 + 0.4 * _unit(k, 7, slot)))),
+            },
+            "throttle_reasons": reasons,
+            "mig_mode": "disabled",
+        }
+
+
+class SimulatedCollector:
+    name = "simulated"
+    simulated = True
+
+    def __init__(self, gpus: int = 4, seed: int = 0, node: str = "sim-node", model: GpuModel | None = None,
+                 utilization: UtilizationFn | None = None) -> None:
+        self.status = STATUS_OK
+        self.gpus = [SimulatedGpu(i, seed, node, model or GpuModel(), utilization) for i in range(gpus)]
+
+    def collect(self, now: float) -> CollectorResult:
+        return CollectorResult(devices=[gpu.read(now) for gpu in self.gpus])
+
+    def close(self) -> None:
+        pass

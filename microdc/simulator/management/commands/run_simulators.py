@@ -1,0 +1,24 @@
+import signal
+import threading
+
+from django.core.management.base import BaseCommand
+
+from microdc.simulator.agents import start_simulated_agents
+
+
+class Command(BaseCommand):
+    help = "Run the demo's SIMULATED hardware: a real agent per simulated node, pushing to --url."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--url", default="http://127.0.0.1:8000", help="the appliance's base URL")
+        parser.add_argument("--interval", type=float, default=5.0, help="seconds between agent collections")
+
+    def handle(self, *args, url, interval, **options):
+        stop = threading.Event()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, lambda *_: stop.set())
+        agents = start_simulated_agents(url, stop, interval=interval)
+        self.stdout.write(f"simulated agents pushing to {url}: {', '.join(a.node for a in agents) or 'none'}")
+        stop.wait()
+        for agent in agents:
+            agent.thread.join(timeout=10)
