@@ -128,7 +128,7 @@ def bench_metrics() -> dict:
     from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
 
     from microdc.telemetry.ingest import ingest_batch
-    from microdc.telemetry.views import registry
+    from microdc.api.metrics import registry
 
     nodes = setup_site(METRICS_GPUS // GPUS_PER_NODE)
     now = timezone.now()

@@ -227,7 +227,8 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": os.environ.get("MICRODC_LOG_LEVEL", "INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    # Meter reads and agent pushes are routine; their per-request lines would drown everything else.
+    "loggers": {name: {"level": "WARNING"} for name in ("django.db.backends", "httpx", "httpcore", "pymodbus")},
 }
 
 # --- microdc's own settings -------------------------------------------------------------------------

@@ -2,8 +2,8 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
+from microdc.api.metrics import metrics
 from microdc.core.health import healthz
-from microdc.telemetry.views import metrics
 
 urlpatterns = [
     path("healthz", healthz, name="healthz"),

@@ -184,6 +184,11 @@ class FacilityMeter(SimulatedMixin):
     it_measurement_point = models.CharField(
         max_length=16, choices=ItMeasurementPoint.choices, blank=True, default=ItMeasurementPoint.NONE
     )
+    boundary_channel = models.CharField(
+        max_length=100, blank=True,
+        help_text="The channel whose energy counts at the meter's PUE boundary (UPS: 'output' or 'input'); "
+                  "empty: the device's own total.",
+    )
     protocol = models.CharField(max_length=8, choices=Protocol.choices)
     host = models.CharField(max_length=253, blank=True)
     port = models.PositiveIntegerField(

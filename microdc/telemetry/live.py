@@ -1,60 +1,47 @@
-"""Tell the dashboard's websocket groups that a node's telemetry changed (called after commit).
+"""Tell whoever shows telemetry live that something changed. Writers call this after their transaction commits.
 
-Coalesced per node: at most one message every MIN_INTERVAL seconds, and the last change of a burst is always
-sent (a trailing timer), so a busy node cannot flood browsers and the screen never stays behind.
+Telemetry ingest calls ``node_updated(node_id)`` and the facility poller ``meter_updated(meter_id)`` from
+``transaction.on_commit``, so nobody is ever told about data that was rolled back.
+
+This module only fans the notice out to listeners registered at start-up (the dashboard registers its
+publisher in ``DashboardConfig.ready``). It builds no payload and touches no database, so the call costs next
+to nothing inside a request, and the dependency points the right way: telemetry imports no dashboard code.
 """
 
-import threading
-import time
+import logging
+from collections.abc import Callable
 
-from asgiref.sync import async_to_sync
-from channels.layers import get_channel_layer
+log = logging.getLogger(__name__)
 
-from microdc.nodes.models import Node
+# listener(kind, id): kind is "node" or "meter". Called in the writer's thread; must return quickly.
+Listener = Callable[[str, int], None]
+_listeners: list[Listener] = []
 
-from .selectors import node_live_values
 
-MIN_INTERVAL = 0.5
-_lock = threading.Lock()
-_last_sent: dict[int, float] = {}
-_pending: set[int] = set()
+def add_listener(listener: Listener) -> None:
+    if listener not in _listeners:
+        _listeners.append(listener)
+
+
+def remove_listener(listener: Listener) -> None:
+    if listener in _listeners:
+        _listeners.remove(listener)
 
 
 def node_updated(node_id: int) -> None:
-    with _lock:
-        now = time.monotonic()
-        wait = _last_sent.get(node_id, 0.0) + MIN_INTERVAL - now
-        if wait > 0:
-            if node_id not in _pending:
-                _pending.add(node_id)
-                timer = threading.Timer(wait, _send_pending, args=(node_id,))
-                timer.daemon = True
-                timer.start()
-            return
-        _last_sent[node_id] = now
-    publish_node(node_id)
+    """The node's telemetry (latest values, agent state) changed and is committed."""
+    _notify("node", node_id)
 
 
-def _send_pending(node_id: int) -> None:
-    with _lock:
-        _pending.discard(node_id)
-        _last_sent[node_id] = time.monotonic()
-    from django.db import close_old_connections
-
-    try:
-        publish_node(node_id)
-    finally:
-        close_old_connections()
+def meter_updated(meter_id: int) -> None:
+    """A facility meter's readings changed and are committed."""
+    _notify("meter", meter_id)
 
 
-def publish_node(node_id: int) -> None:
-    layer = get_channel_layer()
-    if layer is None:
-        return
-    node = Node.objects.select_related("rack").filter(pk=node_id).first()
-    if node is None:
-        return
-    data = {"node": node_id, "hostname": node.hostname, "values": node_live_values(node)}
-    send = async_to_sync(layer.group_send)
-    for group in (f"node.{node_id}", f"rack.{node.rack_id}", f"site.{node.rack.site_id}"):
-        send(group, {"type": "live.update", "group": group, "data": data})
+def _notify(kind: str, ident: int) -> None:
+    for listener in list(_listeners):
+        try:
+            listener(kind, ident)
+        except Exception:
+            # A screen that cannot be told must never fail the ingest that already committed.
+            log.exception("live listener %r failed for %s %s", listener, kind, ident)

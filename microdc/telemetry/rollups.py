@@ -25,6 +25,11 @@ def floor_time(ts: datetime.datetime, seconds: int) -> datetime.datetime:
     return datetime.datetime.fromtimestamp(epoch - epoch % seconds, UTC)
 
 
+def ceil_time(ts: datetime.datetime, seconds: int) -> datetime.datetime:
+    floored = floor_time(ts, seconds)
+    return floored if floored == ts else floored + datetime.timedelta(seconds=seconds)
+
+
 def max_gap() -> float:
     return float(settings.MICRODC_TELEMETRY_MAX_GAP_SECONDS)
 
@@ -156,11 +161,12 @@ def _roll_up(source: Source, since: datetime.datetime, rows: list[tuple]) -> int
     return len(minutes)
 
 
-def roll_up_dirty(limit: int = 1000) -> int:
-    """Roll up every source with new samples, reading each reporter's samples once. Safe to run in several
-    workers at once. Returns the number of sources rolled up."""
+def roll_up_dirty(limit: int = 1000, sources=None) -> int:
+    """Roll up every source with new samples (of `sources`, a queryset, when given), reading each reporter's
+    samples once. Safe to run in several workers at once. Returns the number of sources rolled up."""
     claimed: dict[tuple, list[tuple[Source, datetime.datetime]]] = defaultdict(list)
-    for source in Source.objects.filter(dirty_since__isnull=False).order_by("dirty_since")[:limit]:
+    candidates = Source.objects.all() if sources is None else sources
+    for source in candidates.filter(dirty_since__isnull=False).order_by("dirty_since")[:limit]:
         since = source.dirty_since
         # Claim first: samples that arrive while we compute mark the source dirty again for the next run.
         if Source.objects.filter(pk=source.pk, dirty_since=since).update(dirty_since=None):

@@ -1,12 +1,15 @@
 """The appliance's periodic jobs, in one list the worker runs."""
 
+from microdc.facility.poller import Poller
 from microdc.telemetry import rollups
 
 from .periodic import Job
 
 
 def default_jobs() -> list[Job]:
+    poller = Poller()
     return [
+        Job("meter polling", 1, poller.tick),
         Job("telemetry rollups", 30, rollups.roll_up_dirty),
         Job("retention", 3600, rollups.prune),
     ]

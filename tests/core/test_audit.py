@@ -26,16 +26,18 @@ def test_api_create_update_delete_are_audited(admin_api, users, rack):
 @pytest.mark.django_db
 def test_secrets_are_masked(admin_api, site):
     body = {"site": site.pk, "name": "UPS", "kind": "ups", "boundary": "other", "protocol": "snmp",
-            "host": "10.0.0.30", "secret": {"auth_key": "very-secret-auth"}}
+            "host": "10.0.0.30", "secret": {"auth_key": "very-secret-auth", "priv_key": "very-secret-priv"},
+            "settings": {"profile": "ups_mib", "version": "3", "username": "monitor"}}
     meter_id = admin_api.post("/api/v1/meters/", body, format="json").json()["id"]
-    admin_api.patch(f"/api/v1/meters/{meter_id}/", {"secret": {"auth_key": "another-secret"}}, format="json")
+    admin_api.patch(f"/api/v1/meters/{meter_id}/", {"secret": {"auth_key": "another-secret",
+                                                              "priv_key": "very-secret-priv"}}, format="json")
     admin_api.post("/api/v1/users/", {"username": "u1", "password": "a-long-enough-passphrase-1"}, format="json")
     dumped = str(list(AuditEvent.objects.values_list("changes", flat=True)))
-    for secret in ("very-secret-auth", "another-secret", "a-long-enough-passphrase-1"):
+    for secret in ("very-secret-auth", "very-secret-priv", "another-secret", "a-long-enough-passphrase-1"):
         assert secret not in dumped
     update = AuditEvent.objects.get(object_type="nodes.facilitymeter", action="update")
     assert update.changes == {"secret": {"old": MASK, "new": MASK}}
-    assert FacilityMeter.objects.get(pk=meter_id).secret == {"auth_key": "another-secret"}
+    assert FacilityMeter.objects.get(pk=meter_id).secret["auth_key"] == "another-secret"
 
 
 @pytest.mark.django_db

@@ -18,7 +18,8 @@ def payloads(site, rack, node):
         "/api/v1/accelerators/": {"node": node.pk, "kind": "gpu", "vendor": "nvidia", "model": "H100", "index": 7,
                                   "uuid": "GPU-11111111-2222-3333-4444-555555555555"},
         "/api/v1/meters/": {"site": site.pk, "name": "Feed", "kind": "utility_feed", "boundary": "facility_input",
-                            "protocol": "modbus", "host": "10.0.0.5", "port": 502},
+                            "protocol": "modbus", "host": "10.0.0.5", "port": 502,
+                            "settings": {"mode": "sunspec"}},
         "/api/v1/users/": {"username": "newbie", "password": "a-long-enough-passphrase-1", "role": "viewer"},
     }
 

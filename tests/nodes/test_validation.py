@@ -122,7 +122,8 @@ def test_node_create_returns_agent_token_once(admin_api, rack):
 
 @pytest.mark.django_db
 def test_meter_rules(admin_api, site):
-    base = {"site": site.pk, "name": "PDU 1", "kind": "pdu", "protocol": "snmp", "host": "10.0.0.20"}
+    base = {"site": site.pk, "name": "PDU 1", "kind": "pdu", "protocol": "snmp", "host": "10.0.0.20",
+            "settings": {"profile": "apc_rpdu2"}}
     response = admin_api.post("/api/v1/meters/", base | {"boundary": "it_load"}, format="json")
     assert response.status_code == 400 and "it_measurement_point" in response.json()
     response = admin_api.post("/api/v1/meters/", base | {"boundary": "it_load", "it_measurement_point": "pdu_output",
@@ -134,3 +135,8 @@ def test_meter_rules(admin_api, site):
     assert "secret" not in response.json() and response.json()["has_secret"] is True
     listed = admin_api.get("/api/v1/meters/").content.decode()
     assert "s3cret" not in listed
+    # Each protocol checks its own settings and names the bad one.
+    response = admin_api.post("/api/v1/meters/", base | {"name": "PDU 2", "boundary": "it_load",
+                                                         "it_measurement_point": "pdu_output",
+                                                         "settings": {"profile": "toaster"}}, format="json")
+    assert response.status_code == 400 and "profile" in response.json()["settings"][0]

@@ -3,22 +3,30 @@ from rest_framework import serializers
 
 from microdc.nodes.models import FacilityMeter
 
+from ..health import meter_status
+from ..models import CarbonIntensity
+from ..sources.base import QUANTITIES, STATES, SettingsError, get_source
+
 
 class FacilityMeterSerializer(serializers.ModelSerializer):
     secret = serializers.JSONField(
         write_only=True, required=False, help_text="Credentials (password, SNMPv3 keys, token); never returned."
     )
     has_secret = serializers.SerializerMethodField()
+    health = serializers.SerializerMethodField()
     site_slug = serializers.CharField(source="site.slug", read_only=True)
 
     class Meta:
         model = FacilityMeter
         fields = ["id", "site", "site_slug", "rack", "name", "kind", "boundary", "it_measurement_point",
-                  "protocol", "host", "port", "settings", "secret", "has_secret", "poll_interval_seconds",
-                  "timeout_seconds", "enabled", "simulated"]
+                  "boundary_channel", "protocol", "host", "port", "settings", "secret", "has_secret",
+                  "poll_interval_seconds", "timeout_seconds", "enabled", "simulated", "health"]
 
     def get_has_secret(self, meter) -> bool:
         return bool(meter.secret)
+
+    def get_health(self, meter) -> dict:
+        return meter_status(meter)
 
     def validate_secret(self, value):
         if not isinstance(value, dict):
@@ -40,4 +48,35 @@ class FacilityMeterSerializer(serializers.ModelSerializer):
             candidate.clean()
         except DjangoValidationError as exc:
             raise serializers.ValidationError(exc.message_dict) from exc
+        # Each protocol checks its own settings (and secret) and fills in its defaults.
+        if candidate.protocol != FacilityMeter.Protocol.PUSH:
+            try:
+                attrs["settings"] = get_source(candidate.protocol).validate_settings(candidate.settings,
+                                                                                     candidate.secret)
+            except SettingsError as exc:
+                name = "secret" if exc.field.startswith("secret") else "settings"
+                raise serializers.ValidationError({name: [str(exc)]}) from exc
         return attrs
+
+
+class PushedReadingSerializer(serializers.Serializer):
+    quantity = serializers.ChoiceField(choices=sorted(QUANTITIES))
+    value = serializers.FloatField()
+    channel = serializers.CharField(required=False, allow_blank=True, default="", max_length=100)
+    state = serializers.ChoiceField(choices=STATES, default="ok")
+
+    def validate_value(self, value):
+        if value != value or value in (float("inf"), float("-inf")):
+            raise serializers.ValidationError("must be a finite number")
+        return value
+
+
+class PushedReadingsSerializer(serializers.Serializer):
+    ts = serializers.DateTimeField(required=False, help_text="When measured; default: now")
+    readings = PushedReadingSerializer(many=True, allow_empty=False)
+
+
+class CarbonIntensitySerializer(serializers.ModelSerializer):
+    class Meta:
+        model = CarbonIntensity
+        fields = ["id", "site", "valid_from", "grams_co2e_per_kwh", "note"]

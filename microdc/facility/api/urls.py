@@ -1,4 +1,9 @@
+from django.urls import path
+
 from . import views
 
-routes = [("meters", views.FacilityMeterViewSet, "facilitymeter")]
-urlpatterns = []
+routes = [
+    ("meters", views.FacilityMeterViewSet, "facilitymeter"),
+    ("carbon-intensity", views.CarbonIntensityViewSet, "carbonintensity"),
+]
+urlpatterns = [path("pue/", views.PueView.as_view(), name="pue")]

@@ -4,10 +4,12 @@ import threading
 from django.core.management.base import BaseCommand
 
 from microdc.simulator.agents import start_simulated_agents
+from microdc.simulator.facility_demo import start_demo_facility
 
 
 class Command(BaseCommand):
-    help = "Run the demo's SIMULATED hardware: a real agent per simulated node, pushing to --url."
+    help = ("Run the demo's SIMULATED hardware: a real agent per simulated node pushing to --url, and the "
+            "facility meters served over Redfish, SNMP and Modbus TCP on loopback.")
 
     def add_arguments(self, parser):
         parser.add_argument("--url", default="http://127.0.0.1:8000", help="the appliance's base URL")
@@ -17,8 +19,15 @@ class Command(BaseCommand):
         stop = threading.Event()
         for signum in (signal.SIGTERM, signal.SIGINT):
             signal.signal(signum, lambda *_: stop.set())
+        facility = start_demo_facility(stop)
+        for endpoint in facility.endpoints:
+            self.stdout.write(f"simulated meter {endpoint.name}: {endpoint.protocol} on "
+                              f"{endpoint.host}:{endpoint.port}")
         agents = start_simulated_agents(url, stop, interval=interval)
         self.stdout.write(f"simulated agents pushing to {url}: {', '.join(a.node for a in agents) or 'none'}")
-        stop.wait()
-        for agent in agents:
-            agent.thread.join(timeout=10)
+        try:
+            stop.wait()
+        finally:
+            for agent in agents:
+                agent.thread.join(timeout=10)
+            facility.stop()

@@ -1,3 +1,5 @@
+"""/metrics: every app's Prometheus collector, computed at scrape time."""
+
 import hmac
 
 from django.conf import settings
@@ -6,14 +8,15 @@ from django.views.decorators.http import require_GET
 from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import choose_encoder
 
-from .prometheus import MicrodcCollector
+from microdc.facility.prometheus import FacilityCollector
+from microdc.telemetry.prometheus import MicrodcCollector
 
 _registry = CollectorRegistry(auto_describe=False)
 _registry.register(MicrodcCollector())
+_registry.register(FacilityCollector())
 
 
 def registry() -> CollectorRegistry:
-    """Collectors of other apps (facility, provisioning) register here too."""
     return _registry
 
 

@@ -1,0 +1,85 @@
+"""Facility meters and PUE for Prometheus, computed at scrape time from the database."""
+
+import dataclasses
+from collections.abc import Iterator
+
+from django.core.cache import cache
+from django.utils import timezone
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from microdc.nodes.models import FacilityMeter, Site
+from microdc.telemetry.models import Source
+
+from .health import meter_status
+from .pue import WINDOWS, site_pue
+from .readings import meter_source_key
+
+METER_LABELS = ["site", "meter", "kind", "boundary"]
+PUE_CACHE_SECONDS = 15
+
+
+def _cached_pue(site: Site, window: str):
+    # Several scrapers (and the dashboard) ask within seconds of each other; the answer moves by the minute.
+    key = f"microdc:pue:{site.pk}:{window}"
+    result = cache.get(key)
+    if result is None:
+        result = dataclasses.asdict(site_pue(site, window))
+        cache.set(key, result, PUE_CACHE_SECONDS)
+    return result
+
+
+class FacilityCollector(Collector):
+    def collect(self) -> Iterator:
+        now = timezone.now()
+        power = GaugeMetricFamily("microdc_facility_power_watts", "Power at the meter's PUE boundary",
+                                  labels=METER_LABELS)
+        energy = CounterMetricFamily("microdc_facility_energy_joules", "Energy counted at the meter's PUE boundary",
+                                     labels=METER_LABELS)
+        up = GaugeMetricFamily("microdc_meter_up", "1 if the meter's last poll succeeded and is recent",
+                               labels=METER_LABELS)
+        age = GaugeMetricFamily("microdc_meter_last_success_age_seconds", "Seconds since the meter was last read",
+                                labels=METER_LABELS)
+        meters = list(FacilityMeter.objects.select_related("site", "state"))
+        sources = {s.key: s for s in Source.objects.filter(meter__isnull=False)}
+        for meter in meters:
+            labels = [meter.site.slug, meter.name, meter.kind, meter.boundary]
+            extra = {"simulated": "true"} if meter.simulated else {}
+            status = meter_status(meter, now)
+            up.add_sample(up.name, dict(zip(METER_LABELS, labels, strict=True)) | extra, float(status["healthy"]))
+            if status["last_success"]:
+                age.add_sample(age.name, dict(zip(METER_LABELS, labels, strict=True)) | extra,
+                               (now - status["last_success"]).total_seconds())
+            source = sources.get(meter_source_key(meter.pk, meter.boundary_channel))
+            if source is None or status["stale"]:
+                continue  # never a frozen last value
+            named = dict(zip(METER_LABELS, labels, strict=True)) | extra
+            if "power_watts" in source.last_values:
+                power.add_sample(power.name, named, source.last_values["power_watts"])
+            if "energy_joules" in source.last_values:
+                energy.add_sample(energy.name + "_total", named, source.last_values["energy_joules"])
+        yield from (power, energy, up, age)
+        yield from _pue_families()
+
+
+def _pue_families():
+    pue = GaugeMetricFamily("microdc_pue_ratio", "PUE over the window (ISO/IEC 30134-2, from energy)",
+                            labels=["site", "window"])
+    complete = GaugeMetricFamily("microdc_pue_complete", "1 if every meter covered the window",
+                                 labels=["site", "window"])
+    ppue = GaugeMetricFamily("microdc_partial_pue_cooling_ratio", "Partial PUE of the cooling subsystem",
+                             labels=["site", "window"])
+    cue = GaugeMetricFamily("microdc_cue_kilograms_per_kilowatt_hour", "Carbon usage effectiveness (kgCO2e/kWh IT)",
+                            labels=["site", "window"])
+    for site in Site.objects.all():
+        for window in WINDOWS:
+            result = _cached_pue(site, window)
+            labels = [site.slug, window]
+            complete.add_metric(labels, float(result["complete"]))
+            if result["pue"] is not None:
+                pue.add_metric(labels, result["pue"])
+            if result["partial_pue_cooling"] is not None:
+                ppue.add_metric(labels, result["partial_pue_cooling"])
+            if result["cue_kg_per_kwh"] is not None:
+                cue.add_metric(labels, result["cue_kg_per_kwh"])
+    yield from (pue, complete, ppue, cue)

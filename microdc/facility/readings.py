@@ -1,0 +1,33 @@
+"""Store meter readings in the telemetry store: one source per meter channel, values by quantity."""
+
+import datetime
+
+from django.db import transaction
+
+from microdc.nodes.models import FacilityMeter
+from microdc.telemetry.store import Reading, sources_by_key, store
+
+from .sources.base import Reading as MeterReading
+
+
+def meter_source_key(meter_id: int, channel: str) -> str:
+    return f"meter/{meter_id}/{channel}"
+
+
+def store_meter_readings(meter: FacilityMeter, ts: datetime.datetime, readings: list[MeterReading]) -> int:
+    """Group readings by channel and store them as one collection of the meter at `ts`."""
+    channels: dict[str, dict[str, float]] = {}
+    states: dict[str, dict[str, str]] = {}
+    for reading in readings:
+        channels.setdefault(reading.channel, {})[reading.quantity] = float(reading.value)
+        if reading.state != "ok":
+            states.setdefault(reading.channel, {})[reading.quantity] = reading.state
+    if not channels:
+        return 0
+    with transaction.atomic():
+        sources = sources_by_key({meter_source_key(meter.pk, channel): {"meter": meter, "sensor": channel,
+                                                                         "simulated": meter.simulated}
+                                  for channel in channels})
+        return store([Reading(sources[meter_source_key(meter.pk, channel)], ts, values,
+                              {"states": states[channel]} if channel in states else {})
+                      for channel, values in channels.items()])
