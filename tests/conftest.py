@@ -76,4 +76,4 @@ def live_appliance(transactional_db):
 
     appliance = LiveAppliance().start()
     yield appliance
-    appliance.stop()
+    appliance.close()

@@ -9,8 +9,9 @@ import shutil
 import socket
 
 import pytest
+from django.core.servers.basehttp import ThreadedWSGIServer
 from django.db import connections
-from django.test.testcases import LiveServerThread, _StaticFilesHandler
+from django.test.testcases import LiveServerThread, QuietWSGIRequestHandler, _StaticFilesHandler
 
 
 def free_port() -> int:
@@ -31,10 +32,18 @@ def require_binary(name: str, package: str) -> str:
     return path
 
 
+class _RestartableServerThread(LiveServerThread):
+    def _create_server(self, connections_override=None):
+        # Reuse the address: the test brings the appliance back on the port its agent knows.
+        return ThreadedWSGIServer((self.host, self.port), QuietWSGIRequestHandler, allow_reuse_address=True,
+                                  connections_override=connections_override)
+
+
 class LiveAppliance:
     def __init__(self):
         self.port = free_port()
         self.thread = None
+        self.shared = []
 
     @property
     def url(self) -> str:
@@ -43,9 +52,11 @@ class LiveAppliance:
     def start(self) -> "LiveAppliance":
         # An in-memory SQLite test database must be shared with the server thread.
         overrides = {c.alias: c for c in connections.all() if c.vendor == "sqlite" and c.is_in_memory_db()}
-        for connection in overrides.values():
-            connection.inc_thread_sharing()
-        self.thread = LiveServerThread("127.0.0.1", _StaticFilesHandler, overrides, port=self.port)
+        if not self.shared:
+            for connection in overrides.values():
+                connection.inc_thread_sharing()
+                self.shared.append(connection)
+        self.thread = _RestartableServerThread("127.0.0.1", _StaticFilesHandler, overrides, port=self.port)
         self.thread.daemon = True
         self.thread.start()
         self.thread.is_ready.wait()
@@ -56,6 +67,9 @@ class LiveAppliance:
     def stop(self) -> None:
         if self.thread is not None:
             self.thread.terminate()
-            for connection in self.thread.connections_override.values():
-                connection.dec_thread_sharing()
             self.thread = None
+
+    def close(self) -> None:
+        self.stop()
+        while self.shared:
+            self.shared.pop().dec_thread_sharing()

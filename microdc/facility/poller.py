@@ -11,7 +11,7 @@ import logging
 import time
 from dataclasses import dataclass
 
-from django.db import close_old_connections, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from microdc.nodes.models import FacilityMeter
@@ -34,26 +34,48 @@ class PollOutcome:
     seconds: float
 
 
-def poll_meter(meter: FacilityMeter, now: datetime.datetime | None = None) -> PollOutcome:
-    """Read one meter once, store what it returned, and record its health."""
+@dataclass(frozen=True)
+class MeterRead:
+    """What one read of a meter gave: readings, or the reason it failed."""
+
+    readings: list
+    error: str
+    seconds: float
+    ts: datetime.datetime
+
+
+def read_meter(protocol: str, host: str, port: int | None, settings: dict, secret: dict,
+               timeout: float) -> MeterRead:
+    """Network only, no database: safe to run in a pool thread."""
     started = time.monotonic()
     try:
-        source = get_source(meter.protocol)
-        readings = source.read(meter.host, meter.port, meter.settings, meter.secret, meter.timeout_seconds)
+        readings = get_source(protocol).read(host, port, settings, secret, timeout)
         if not readings:
             raise MeterError("the meter answered but returned no readings")
-        ts = now or timezone.now()
-        stored = len(readings)
-        store_meter_readings(meter, ts, readings)
         error = ""
     except MeterError as exc:
-        stored, error = 0, str(exc)
+        readings, error = [], str(exc)
     except Exception as exc:  # a bug in a source must not stop the poller; it shows on the meter instead
-        log.exception("meter %s: unexpected error", meter.name)
-        stored, error = 0, f"internal error: {type(exc).__name__}: {exc}"
-    seconds = time.monotonic() - started
-    _record(meter, error, seconds)
-    return PollOutcome(meter.pk, not error, stored, error, seconds)
+        log.exception("%s meter at %s: unexpected error", protocol, host)
+        readings, error = [], f"internal error: {type(exc).__name__}: {exc}"
+    return MeterRead(readings, error, time.monotonic() - started, timezone.now())
+
+
+def _read(meter: FacilityMeter) -> MeterRead:
+    return read_meter(meter.protocol, meter.host, meter.port, meter.settings, meter.secret, meter.timeout_seconds)
+
+
+def record_read(meter: FacilityMeter, read: MeterRead) -> PollOutcome:
+    """Store a read's readings and the meter's health (in the caller's thread: one writer)."""
+    if read.readings:
+        store_meter_readings(meter, read.ts, read.readings)
+    _record(meter, read.error, read.seconds)
+    return PollOutcome(meter.pk, not read.error, len(read.readings), read.error, read.seconds)
+
+
+def poll_meter(meter: FacilityMeter) -> PollOutcome:
+    """Read one meter now, store what it returned, and record its health."""
+    return record_read(meter, _read(meter))
 
 
 def _record(meter: FacilityMeter, error: str, seconds: float) -> None:
@@ -79,35 +101,36 @@ def _record(meter: FacilityMeter, error: str, seconds: float) -> None:
         state.save()
 
 
-def _polled_in_thread(meter_id: int) -> PollOutcome:
-    try:
-        meter = FacilityMeter.objects.get(pk=meter_id)
-        return poll_meter(meter)
-    finally:
-        close_old_connections()
-
-
 class Poller:
+    """Reads run in a thread pool (network only); their results are stored by the thread that calls tick(),
+    so the database has one writer however many meters are in flight."""
+
     def __init__(self, max_workers: int = 16):
         self.pool = concurrent.futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="meter")
-        self.in_flight: dict[int, concurrent.futures.Future] = {}
+        self.in_flight: dict[int, tuple[FacilityMeter, concurrent.futures.Future]] = {}
 
-    def due_meters(self) -> list[int]:
+    def due_meters(self) -> list[FacilityMeter]:
         now = timezone.now()
         meters = FacilityMeter.objects.filter(enabled=True, protocol__in=POLLED_PROTOCOLS).exclude(
             state__next_poll__gt=now)
-        return [pk for pk in meters.values_list("pk", flat=True) if pk not in self.in_flight]
+        return [meter for meter in meters if meter.pk not in self.in_flight]
 
-    def tick(self) -> int:
-        """Start what is due; forget what finished. Returns the number of meters started."""
-        for pk, future in list(self.in_flight.items()):
+    def collect(self) -> int:
+        """Store the reads that finished. Returns how many."""
+        done = 0
+        for pk, (meter, future) in list(self.in_flight.items()):
             if future.done():
                 del self.in_flight[pk]
-                if future.exception():
-                    log.error("meter %s poll crashed: %s", pk, future.exception())
+                record_read(meter, future.result())
+                done += 1
+        return done
+
+    def tick(self) -> int:
+        """Store what finished, start what is due. Returns the number of meters started."""
+        self.collect()
         started = 0
-        for pk in self.due_meters():
-            self.in_flight[pk] = self.pool.submit(_polled_in_thread, pk)
+        for meter in self.due_meters():
+            self.in_flight[meter.pk] = (meter, self.pool.submit(_read, meter))
             started += 1
         return started
 

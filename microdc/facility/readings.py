@@ -5,6 +5,7 @@ import datetime
 from django.db import transaction
 
 from microdc.nodes.models import FacilityMeter
+from microdc.telemetry import live
 from microdc.telemetry.store import Reading, sources_by_key, store
 
 from .sources.base import Reading as MeterReading
@@ -28,6 +29,8 @@ def store_meter_readings(meter: FacilityMeter, ts: datetime.datetime, readings: 
         sources = sources_by_key({meter_source_key(meter.pk, channel): {"meter": meter, "sensor": channel,
                                                                          "simulated": meter.simulated}
                                   for channel in channels})
-        return store([Reading(sources[meter_source_key(meter.pk, channel)], ts, values,
+        rows = store([Reading(sources[meter_source_key(meter.pk, channel)], ts, values,
                               {"states": states[channel]} if channel in states else {})
                       for channel, values in channels.items()])
+        transaction.on_commit(lambda: live.meter_updated(meter.pk))
+    return rows

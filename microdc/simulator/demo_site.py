@@ -3,6 +3,7 @@
 Idempotent: running it again changes nothing that is already there. Everything it makes is marked simulated.
 """
 
+import datetime
 import json
 import os
 import secrets
@@ -15,6 +16,7 @@ from django.db import transaction
 from microdc.agent.collectors.simulated import GpuModel, simulated_uuid
 from microdc.core.models import User
 from microdc.core.roles import Role
+from microdc.facility.models import CarbonIntensity
 from microdc.nodes.models import Accelerator, FacilityMeter, Node, Rack, Site
 
 SITE_SLUG = "demo"
@@ -105,6 +107,11 @@ def seed_demo_site() -> SeedResult:
         )
         if made:
             result.created.append(f"meter {name}")
+    _, made = CarbonIntensity.objects.get_or_create(
+        site=site, valid_from=datetime.datetime(2020, 1, 1, tzinfo=datetime.UTC),
+        defaults={"grams_co2e_per_kwh": 380.0, "note": "simulated grid average"})
+    if made:
+        result.created.append("carbon intensity 380 g/kWh")
     passwords = _demo_passwords()
     for username, role in DEMO_USERS:
         if not User.objects.filter(username=username).exists():
