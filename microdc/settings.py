@@ -4,6 +4,7 @@ Nothing set: an embedded single box (SQLite in the data directory, in-memory cha
 Production: DATABASE_URL (PostgreSQL) and REDIS_URL (channels_redis, shared by several web processes).
 """
 
+import json
 import os
 import secrets
 from pathlib import Path
@@ -245,3 +246,12 @@ MICRODC_TELEMETRY_MAX_GAP_SECONDS = int(os.environ.get("MICRODC_TELEMETRY_MAX_GA
 MICRODC_RAW_RETENTION_HOURS = int(os.environ.get("MICRODC_RAW_RETENTION_HOURS", "48"))
 MICRODC_ROLLUP_MINUTE_RETENTION_DAYS = int(os.environ.get("MICRODC_ROLLUP_MINUTE_RETENTION_DAYS", "35"))
 MICRODC_ROLLUP_HOUR_RETENTION_DAYS = int(os.environ.get("MICRODC_ROLLUP_HOUR_RETENTION_DAYS", "800"))
+# Provisioning: where model artifacts given as paths may live, how the nodes reach the appliance (agent
+# bootstrap), how long one Ansible run may take, and how many nodes a rollout batch touches after the canary.
+MICRODC_ARTIFACT_ROOTS = env_list("MICRODC_ARTIFACT_ROOTS", str(DATA_DIR / "artifacts"))
+MICRODC_PUBLIC_URL = os.environ.get("MICRODC_PUBLIC_URL", "http://127.0.0.1:8000")
+MICRODC_JOB_TIMEOUT_SECONDS = int(os.environ.get("MICRODC_JOB_TIMEOUT_SECONDS", "3600"))
+MICRODC_ROLLOUT_BATCH_SIZE = int(os.environ.get("MICRODC_ROLLOUT_BATCH_SIZE", "2"))
+MICRODC_JOB_STALE_SECONDS = int(os.environ.get("MICRODC_JOB_STALE_SECONDS", "120"))
+# Variables given to every playbook run, as JSON (e.g. {"microdc_model_wheelhouse": "/srv/wheels"}).
+MICRODC_ANSIBLE_EXTRA_VARS = json.loads(os.environ.get("MICRODC_ANSIBLE_EXTRA_VARS", "{}"))

@@ -7,9 +7,10 @@ from rest_framework.routers import DefaultRouter
 from microdc.core.api import urls as core_urls
 from microdc.facility.api import urls as facility_urls
 from microdc.nodes.api import urls as nodes_urls
+from microdc.provisioning.api import urls as provisioning_urls
 from microdc.telemetry.api import urls as telemetry_urls
 
-APP_URLS = [core_urls, nodes_urls, telemetry_urls, facility_urls]
+APP_URLS = [core_urls, nodes_urls, telemetry_urls, facility_urls, provisioning_urls]
 
 router = DefaultRouter()
 for app_urls in APP_URLS:

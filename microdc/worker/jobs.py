@@ -1,6 +1,7 @@
 """The appliance's periodic jobs, in one list the worker runs."""
 
 from microdc.facility.poller import Poller
+from microdc.provisioning.jobs import recover_interrupted
 from microdc.telemetry import rollups
 
 from .periodic import Job
@@ -12,4 +13,5 @@ def default_jobs() -> list[Job]:
         Job("meter polling", 1, poller.tick),
         Job("telemetry rollups", 30, rollups.roll_up_dirty),
         Job("retention", 3600, rollups.prune),
+        Job("interrupted provisioning jobs", 15, recover_interrupted),
     ]

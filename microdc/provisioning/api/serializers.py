@@ -1,0 +1,137 @@
+import re
+
+from rest_framework import serializers
+
+from microdc.nodes.models import Node
+
+from ..artifacts import ArtifactError, load_public_key
+from ..models import NAME_PATTERN, Deployment, DeploymentRevision, Job, JobEvent, Runtime, SigningKey
+
+ENV_NAME = re.compile(r"^[A-Z_][A-Z0-9_]{0,63}$")
+MAX_ARG_LENGTH = 4096
+
+
+def check_args(value):
+    """A list of words, never a shell string: each word reaches the runtime's argv as it is."""
+    if not isinstance(value, list):
+        raise serializers.ValidationError("must be a list of strings (argv words), not a shell string")
+    if len(value) > 128:
+        raise serializers.ValidationError("at most 128 arguments")
+    for i, word in enumerate(value):
+        if not isinstance(word, str):
+            raise serializers.ValidationError(f"[{i}] must be a string")
+        if len(word) > MAX_ARG_LENGTH or "\x00" in word or "\n" in word:
+            raise serializers.ValidationError(f"[{i}] must be one line of at most {MAX_ARG_LENGTH} characters")
+    return value
+
+
+def check_env(value):
+    if not isinstance(value, dict):
+        raise serializers.ValidationError("must be an object of NAME: value strings")
+    for name, text in value.items():
+        if not ENV_NAME.match(name):
+            raise serializers.ValidationError(f"{name!r} is not an environment variable name (A-Z, 0-9, _)")
+        if not isinstance(text, str) or len(text) > MAX_ARG_LENGTH or "\x00" in text or "\n" in text:
+            raise serializers.ValidationError(f"{name}: must be one line of text")
+    return value
+
+
+class SigningKeySerializer(serializers.ModelSerializer):
+    class Meta:
+        model = SigningKey
+        fields = ["id", "name", "public_key", "created"]
+        read_only_fields = ["created"]
+
+    def validate_public_key(self, value):
+        try:
+            load_public_key(value)
+        except ArtifactError as exc:
+            raise serializers.ValidationError(str(exc)) from exc
+        return value.strip()
+
+
+class RevisionSerializer(serializers.ModelSerializer):
+    nodes = serializers.SlugRelatedField(many=True, slug_field="hostname", queryset=Node.objects.all())
+    args = serializers.JSONField(default=list, validators=[check_args])
+    env = serializers.JSONField(default=dict, validators=[check_env])
+
+    class Meta:
+        model = DeploymentRevision
+        fields = ["id", "number", "artifact", "artifact_sha256", "artifact_signature", "signing_key", "nodes",
+                  "accelerators", "port", "args", "env", "note", "created", "created_by"]
+        read_only_fields = ["number", "created", "created_by"]
+
+    def validate_artifact(self, value):
+        if not (value.startswith(("http://", "https://", "/"))):
+            raise serializers.ValidationError("an absolute path on the appliance or an http(s):// URL")
+        if any(c in value for c in "\n\r\x00"):
+            raise serializers.ValidationError("must be one line")
+        return value
+
+    def validate_accelerators(self, value):
+        if not isinstance(value, list) or not all(isinstance(i, int) and not isinstance(i, bool) and 0 <= i < 64
+                                                  for i in value):
+            raise serializers.ValidationError("a list of accelerator indices (0-63)")
+        return value
+
+    def validate_nodes(self, value):
+        if not value:
+            raise serializers.ValidationError("name at least one node")
+        inactive = [n.hostname for n in value if n.status != Node.Status.ACTIVE]
+        if inactive:
+            raise serializers.ValidationError(f"not active: {', '.join(inactive)}")
+        return value
+
+    def validate(self, attrs):
+        if attrs.get("artifact_signature") and not attrs.get("signing_key"):
+            raise serializers.ValidationError({"signing_key": "a signed artifact needs the trusted key to check it"})
+        indices = attrs.get("accelerators") or []
+        for node in attrs.get("nodes") or []:
+            present = set(node.accelerators.values_list("index", flat=True))
+            missing = [i for i in indices if i not in present]
+            if missing:
+                raise serializers.ValidationError({"accelerators": f"{node.hostname} has no accelerator {missing}"})
+        return attrs
+
+
+class DeploymentSerializer(serializers.ModelSerializer):
+    name = serializers.RegexField(NAME_PATTERN, max_length=48)
+    runtime = serializers.ChoiceField(choices=Runtime.choices)
+    revision = RevisionSerializer(write_only=True, help_text="The first revision.")
+    current_revision = RevisionSerializer(read_only=True)
+    last_job = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Deployment
+        fields = ["id", "name", "runtime", "status", "revision", "current_revision", "endpoints", "created",
+                  "created_by", "last_job"]
+        read_only_fields = ["status", "endpoints", "created", "created_by"]
+
+    def get_last_job(self, deployment) -> int | None:
+        job = deployment.jobs.order_by("-created").first()
+        return job.pk if job else None
+
+    def validate_name(self, value):
+        if Deployment.objects.filter(name=value).exclude(status=Deployment.Status.REMOVED).exists():
+            raise serializers.ValidationError(f"a deployment named {value} exists")
+        return value
+
+
+class JobSerializer(serializers.ModelSerializer):
+    nodes = serializers.SlugRelatedField(many=True, slug_field="hostname", read_only=True)
+    revision_number = serializers.IntegerField(source="revision.number", read_only=True, default=None)
+
+    class Meta:
+        model = Job
+        fields = ["id", "kind", "status", "deployment", "revision", "revision_number", "nodes", "created",
+                  "created_by", "started", "finished", "cancel_requested", "host_results", "summary"]
+
+
+class JobEventSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = JobEvent
+        fields = ["counter", "event", "host", "task", "stdout", "created"]
+
+
+class RollbackSerializer(serializers.Serializer):
+    revision = serializers.IntegerField(min_value=1, help_text="Number of the earlier revision to go back to.")

@@ -1,0 +1,219 @@
+from django.db import transaction
+from django.http import HttpResponse
+from drf_spectacular.utils import extend_schema, inline_serializer
+from rest_framework import serializers, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.exceptions import ValidationError
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from microdc.core import audit
+from microdc.core.api.viewsets import AuditedModelViewSet
+from microdc.core.roles import Role
+from microdc.nodes.models import Node
+
+from ..jobs import JobRefused, create_job, request_cancel
+from ..models import Deployment, DeploymentRevision, Job, SigningKey
+from ..ssh_keys import ensure_keypair
+from .serializers import (
+    DeploymentSerializer,
+    JobEventSerializer,
+    JobSerializer,
+    RevisionSerializer,
+    RollbackSerializer,
+    SigningKeySerializer,
+)
+
+REVISION_FIELDS = ["artifact", "artifact_sha256", "artifact_signature", "signing_key", "accelerators", "port",
+                   "args", "env", "note"]
+
+
+def _job_response(job: Job, deployment: Deployment | None = None) -> Response:
+    body = {"job": JobSerializer(job).data}
+    if deployment is not None:
+        body["deployment"] = DeploymentSerializer(Deployment.objects.get(pk=deployment.pk)).data
+    return Response(body, status=status.HTTP_202_ACCEPTED)
+
+
+def _new_revision(deployment: Deployment, data: dict, user) -> DeploymentRevision:
+    nodes = data.pop("nodes")
+    number = (deployment.revisions.order_by("-number").values_list("number", flat=True).first() or 0) + 1
+    revision = DeploymentRevision.objects.create(deployment=deployment, number=number, created_by=user, **data)
+    revision.nodes.set(nodes)
+    return revision
+
+
+def _launch(request, deployment: Deployment, revision: DeploymentRevision, kind=Job.Kind.DEPLOY) -> Job:
+    nodes = revision.nodes.all()
+    if kind == Job.Kind.DEPLOY and deployment.current_revision_id:
+        nodes = nodes | deployment.current_revision.nodes.all()  # nodes that drop out are cleaned too
+    try:
+        return create_job(kind, nodes.distinct(), request.user, deployment=deployment, revision=revision)
+    except JobRefused as exc:
+        raise ValidationError({"nodes": str(exc)}, code="busy") from exc
+
+
+class DeploymentViewSet(AuditedModelViewSet):
+    """Model servers. Every change is a new revision applied by a job (canary first, rolled back on failure)."""
+
+    queryset = Deployment.objects.select_related("current_revision").prefetch_related("current_revision__nodes")
+    serializer_class = DeploymentSerializer
+    write_role = Role.OPERATOR
+    filterset_fields = ["runtime", "status"]
+    search_fields = ["name"]
+    http_method_names = ["get", "post", "patch", "delete", "head", "options"]
+
+    @extend_schema(responses={202: inline_serializer("DeploymentJob", {"job": JobSerializer(),
+                                                                      "deployment": DeploymentSerializer()})})
+    def create(self, request, *args, **kwargs):
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = dict(serializer.validated_data)
+        revision_data = dict(data.pop("revision"))
+        with transaction.atomic():
+            Deployment.objects.filter(name=data["name"], status=Deployment.Status.REMOVED).delete()
+            deployment = Deployment.objects.create(created_by=request.user, **data)
+            revision = _new_revision(deployment, revision_data, request.user)
+            self._audit("create", deployment, {"runtime": {"old": None, "new": deployment.runtime},
+                                                "revision": {"old": None, "new": 1}})
+            job = _launch(request, deployment, revision)
+        return _job_response(job, deployment)
+
+    @extend_schema(request=RevisionSerializer(partial=True),
+                   responses={202: inline_serializer("RevisionJob", {"job": JobSerializer(),
+                                                                    "deployment": DeploymentSerializer()})})
+    def partial_update(self, request, *args, **kwargs):
+        """Change the deployment (artifact, nodes = scale, port, args, env): a new revision and its rollout."""
+        deployment = self.get_object()
+        current = deployment.current_revision or deployment.revisions.order_by("-number").first()
+        base = RevisionSerializer(current).data
+        merged = {k: base[k] for k in [*REVISION_FIELDS, "nodes"]} | dict(request.data)
+        serializer = RevisionSerializer(data=merged)
+        serializer.is_valid(raise_exception=True)
+        with transaction.atomic():
+            revision = _new_revision(deployment, dict(serializer.validated_data), request.user)
+            self._audit("update", deployment, {k: {"old": base.get(k), "new": merged[k]} for k in request.data
+                                               if k != "env" and base.get(k) != merged[k]} |
+                        ({"env": {"old": audit.MASK, "new": audit.MASK}} if "env" in request.data else {}))
+            job = _launch(request, deployment, revision)
+        return _job_response(job, deployment)
+
+    def update(self, request, *args, **kwargs):
+        return self.partial_update(request, *args, **kwargs)
+
+    @extend_schema(request=None, responses={202: inline_serializer("RemoveJob", {"job": JobSerializer()})})
+    def destroy(self, request, *args, **kwargs):
+        """Remove the model server from every node it runs on (a job); the history stays."""
+        deployment = self.get_object()
+        revision = deployment.current_revision or deployment.revisions.order_by("-number").first()
+        with transaction.atomic():
+            Deployment.objects.filter(pk=deployment.pk).update(status=Deployment.Status.REMOVING)
+            self._audit("delete", deployment, {})
+            job = _launch(request, deployment, revision, kind=Job.Kind.REMOVE)
+        return _job_response(job)
+
+    @extend_schema(request=RollbackSerializer, responses={202: inline_serializer("RollbackJob", {
+        "job": JobSerializer(), "deployment": DeploymentSerializer()})})
+    @action(detail=True, methods=["post"])
+    def rollback(self, request, pk=None):
+        """Go back to an earlier revision: its settings become a new revision, rolled out like any other."""
+        deployment = self.get_object()
+        body = RollbackSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        earlier = deployment.revisions.filter(number=body.validated_data["revision"]).first()
+        if earlier is None:
+            raise ValidationError({"revision": f"{deployment.name} has no revision {body.validated_data['revision']}"})
+        data = {k: getattr(earlier, k) for k in REVISION_FIELDS} | {"nodes": list(earlier.nodes.all())}
+        data["note"] = f"rollback to r{earlier.number}"
+        with transaction.atomic():
+            revision = _new_revision(deployment, data, request.user)
+            self._audit("action", deployment, {"rollback_to": {"old": None, "new": earlier.number}})
+            job = _launch(request, deployment, revision)
+        return _job_response(job, deployment)
+
+    @extend_schema(responses={200: RevisionSerializer(many=True)})
+    @action(detail=True, methods=["get"])
+    def revisions(self, request, pk=None):
+        deployment = self.get_object()
+        return Response(RevisionSerializer(deployment.revisions.prefetch_related("nodes"), many=True).data)
+
+
+class JobViewSet(viewsets.ReadOnlyModelViewSet):
+    queryset = Job.objects.select_related("revision").prefetch_related("nodes")
+    serializer_class = JobSerializer
+    write_role = Role.OPERATOR
+    filterset_fields = ["kind", "status", "deployment"]
+    ordering_fields = ["created"]
+
+    @extend_schema(request=None, responses={202: JobSerializer})
+    @action(detail=True, methods=["post"])
+    def cancel(self, request, pk=None):
+        job = self.get_object()
+        if job.status in Job.FINISHED:
+            raise ValidationError({"status": f"job {job.pk} has already ended ({job.status})"})
+        request_cancel(job)
+        audit.record(actor=request.user, source="api", action="action", instance=job,
+                     changes={"cancel_requested": {"old": False, "new": True}})
+        return Response(JobSerializer(Job.objects.get(pk=job.pk)).data, status=status.HTTP_202_ACCEPTED)
+
+    @extend_schema(responses={200: JobEventSerializer(many=True)})
+    @action(detail=True, methods=["get"])
+    def events(self, request, pk=None):
+        """The job's runner events in order (`?after=<counter>` for the ones after a counter)."""
+        job = self.get_object()
+        events = job.events.all()
+        after = request.query_params.get("after", "")
+        if after:
+            if not after.isdigit():
+                raise ValidationError({"after": "an event counter"})
+            events = events.filter(counter__gt=int(after))
+        page = self.paginate_queryset(events)
+        return self.get_paginated_response(JobEventSerializer(page, many=True).data)
+
+    @extend_schema(responses={(200, "text/plain"): str})
+    @action(detail=True, methods=["get"])
+    def stdout(self, request, pk=None):
+        """The job's Ansible output as text (a download)."""
+        job = self.get_object()
+        text = job.stdout or "".join(e.stdout + "\n" for e in job.events.exclude(stdout=""))
+        response = HttpResponse(text, content_type="text/plain; charset=utf-8")
+        response["Content-Disposition"] = f'attachment; filename="job-{job.pk}.txt"'
+        return response
+
+
+class SigningKeyViewSet(AuditedModelViewSet):
+    queryset = SigningKey.objects.all()
+    serializer_class = SigningKeySerializer
+
+
+class BootstrapView(APIView):
+    """Install the node agent on nodes (admins): a job per request; each node gets a new agent token."""
+
+    write_role = Role.ADMIN
+
+    @extend_schema(request=inline_serializer("Bootstrap", {"nodes": serializers.ListField(
+        child=serializers.CharField())}), responses={202: inline_serializer("BootstrapJob", {"job": JobSerializer()})})
+    def post(self, request):
+        names = request.data.get("nodes")
+        if not isinstance(names, list) or not names or not all(isinstance(n, str) for n in names):
+            raise ValidationError({"nodes": "a list of node host names"})
+        nodes = list(Node.objects.filter(hostname__in=names))
+        unknown = sorted(set(names) - {n.hostname for n in nodes})
+        if unknown:
+            raise ValidationError({"nodes": f"unknown nodes: {', '.join(unknown)}"})
+        try:
+            job = create_job(Job.Kind.BOOTSTRAP, nodes, request.user)
+        except JobRefused as exc:
+            raise ValidationError({"nodes": str(exc)}) from exc
+        return _job_response(job)
+
+
+class SshKeyView(APIView):
+    """The appliance's SSH public key, for the nodes' authorized_keys (admins). The private key never leaves."""
+
+    read_role = Role.ADMIN
+
+    @extend_schema(responses={200: inline_serializer("SshKey", {"public_key": serializers.CharField()})})
+    def get(self, request):
+        _, public = ensure_keypair()
+        return Response({"public_key": public})
