@@ -1,8 +1,11 @@
 import threading
 
+import pytest
+
 from microdc.worker.periodic import Job, run_forever
 
 
+@pytest.mark.django_db  # the loop recycles database connections between jobs
 def test_jobs_run_on_their_interval_and_a_failure_does_not_stop_the_others():
     calls = {"ok": 0, "broken": 0, "rare": 0}
     stop = threading.Event()
