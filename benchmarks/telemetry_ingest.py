@@ -127,8 +127,8 @@ def bench_metrics() -> dict:
     from django.utils import timezone
     from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
 
-    from microdc.telemetry.ingest import ingest_batch
     from microdc.api.metrics import registry
+    from microdc.telemetry.ingest import ingest_batch
 
     nodes = setup_site(METRICS_GPUS // GPUS_PER_NODE)
     now = timezone.now()
