@@ -5,21 +5,19 @@ Shared by node ingest and facility meter polling. Callers hold the transaction.
 
 import datetime
 from collections.abc import Iterable
-from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from .bulk import insert_samples, update_latest
 from .models import Source
 
 
-@dataclass(slots=True)
-class Reading:
+class Reading(NamedTuple):
     """Everything one source reported at one instant."""
 
     source: Source
     ts: datetime.datetime
     values: dict[str, float]
-    attributes: dict[str, Any] = field(default_factory=dict)
+    attributes: dict[str, Any] = {}  # shared default: never mutated
 
 
 def sources_by_key(wanted: dict[str, dict[str, Any]]) -> dict[str, Source]:
@@ -37,21 +35,21 @@ def store(readings: Iterable[Reading]) -> int:
     """Insert the readings (one row per reporter and instant), move each source's latest values forward, and
     mark what needs rolling up. Returns the number of rows written."""
     rows: dict[tuple, dict[str, dict]] = {}
-    touched: dict[int, Source] = {}
-    for reading in readings:
-        source = reading.source
-        rows.setdefault((source.node_id if source.meter_id is None else None, source.meter_id, reading.ts),
-                        {})[str(source.pk)] = reading.values
-        touched[source.pk] = source
+    touched: dict[Source, str] = {}
+    for source, ts, values, attributes in readings:
+        key = touched.get(source)
+        if key is None:
+            key = touched[source] = str(source.id)
+        rows.setdefault((source.node_id if source.meter_id is None else None, source.meter_id, ts), {})[key] = values
         # A backfilled (older) sample must not replace a newer latest value.
-        if source.last_ts is None or reading.ts >= source.last_ts:
-            source.last_ts = reading.ts
-            source.last_values = reading.values
-            source.last_attributes = reading.attributes
-        if source.dirty_since is None or reading.ts < source.dirty_since:
-            source.dirty_since = reading.ts
+        if source.last_ts is None or ts >= source.last_ts:
+            source.last_ts = ts
+            source.last_values = values
+            source.last_attributes = attributes
+        if source.dirty_since is None or ts < source.dirty_since:
+            source.dirty_since = ts
     if not rows:
         return 0
     insert_samples([(node_id, meter_id, ts, values) for (node_id, meter_id, ts), values in rows.items()])
-    update_latest(list(touched.values()))
+    update_latest(list(touched))
     return len(rows)
