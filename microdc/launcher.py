@@ -27,7 +27,7 @@ def _commands(demo: bool, host: str, port: int, workers: int) -> dict[str, list[
     commands = {
         "web": [python, "-m", "uvicorn", "microdc.asgi:application", "--host", host, "--port", str(port),
                 "--workers", str(workers), "--proxy-headers", "--no-server-header", "--log-level", "warning"],
-        "worker": [python, str(ROOT / "manage.py"), "db_worker", "--no-startup-delay"],
+        "worker": [python, str(ROOT / "manage.py"), "run_worker"],
         "periodic": [python, str(ROOT / "manage.py"), "run_periodic"],
     }
     if demo:

@@ -7,6 +7,8 @@ the model server where there was none).
 
 import datetime
 import logging
+import os
+import socket
 import time
 from pathlib import Path
 
@@ -209,7 +211,7 @@ STEPS = {Job.Kind.DEPLOY: _deploy, Job.Kind.REMOVE: _remove, Job.Kind.BOOTSTRAP:
 def execute(job_id: int) -> Job:
     """Run a queued job to its end (called by the worker)."""
     updated = Job.objects.filter(pk=job_id, status=Job.Status.QUEUED).update(
-        status=Job.Status.RUNNING, started=timezone.now(), heartbeat=timezone.now())
+        status=Job.Status.RUNNING, started=timezone.now(), heartbeat=timezone.now(), worker=worker_identity())
     job = Job.objects.select_related("deployment", "revision__deployment__current_revision").get(pk=job_id)
     if not updated:
         return job  # canceled while queued, or another worker has it
@@ -235,19 +237,41 @@ def execute(job_id: int) -> Job:
     return job
 
 
+def worker_identity() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _worker_gone(worker: str) -> bool:
+    """True when the worker ran on this host and its process no longer exists."""
+    host, _, pid = worker.rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
 def recover_interrupted(now: datetime.datetime | None = None) -> int:
-    """Jobs whose worker died mid-run (no heartbeat) become "interrupted" and free their nodes."""
+    """Jobs whose worker died mid-run become "interrupted" and free their nodes: at once when the worker was
+    on this host and its process is gone, else when its heartbeat has been silent too long (power cut,
+    another host)."""
     now = now or timezone.now()
-    # A running job whose worker has not beaten for this long is taken as dead (killed worker, power cut).
     stale_after = datetime.timedelta(seconds=settings.MICRODC_JOB_STALE_SECONDS)
-    stale = Job.objects.filter(status=Job.Status.RUNNING, heartbeat__lt=now - stale_after)
+    running = Job.objects.filter(status=Job.Status.RUNNING)
+    stale = [job for job in running if (job.heartbeat and job.heartbeat < now - stale_after)
+             or (job.worker and _worker_gone(job.worker))]
     count = 0
     for job in stale:
         with transaction.atomic():
             if Job.objects.filter(pk=job.pk, status=Job.Status.RUNNING).update(
                     status=Job.Status.INTERRUPTED, finished=now,
                     summary=(job.summary + "\n" if job.summary else "") +
-                    "interrupted: the worker running it stopped (no heartbeat); its nodes were unlocked"):
+                    f"interrupted: the worker running it ({job.worker or 'unknown'}) stopped; "
+                    "its nodes were unlocked"):
                 locks.release(job)
                 if job.deployment_id:
                     Deployment.objects.filter(pk=job.deployment_id, status=Deployment.Status.DEPLOYING).update(

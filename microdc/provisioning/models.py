@@ -112,6 +112,7 @@ class Job(models.Model):
     started = models.DateTimeField(null=True, blank=True)
     finished = models.DateTimeField(null=True, blank=True)
     heartbeat = models.DateTimeField(null=True, blank=True, help_text="Updated while a worker runs the job.")
+    worker = models.CharField(max_length=300, blank=True, help_text="host:pid of the worker running the job.")
     cancel_requested = models.BooleanField(default=False)
     host_results = models.JSONField(default=dict, blank=True)
     summary = models.TextField(blank=True, help_text="What happened, in words (rollout steps, rollback, error).")

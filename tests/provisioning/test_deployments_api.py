@@ -138,7 +138,7 @@ def test_killed_worker_leaves_job_interrupted_and_node_unlocked(client_for, node
     later = timezone.now() + timezone.timedelta(seconds=settings.MICRODC_JOB_STALE_SECONDS + 1)
     assert jobs.recover_interrupted(now=later) == 1
     job = Job.objects.get(pk=job_id)
-    assert job.status == "interrupted" and "no heartbeat" in job.summary
+    assert job.status == "interrupted" and "stopped; its nodes were unlocked" in job.summary
     assert not NodeLock.objects.exists()
 
 
