@@ -131,6 +131,15 @@ class Deadline:
         return MeterError(f"timeout after {self.timeout:g} s {doing}")
 
 
+def begin_read(source: MeterSource, settings: dict, secret: dict, timeout: float) -> tuple[Deadline, dict]:
+    """The start every read shares: its time budget, and the settings checked (a bad one is a MeterError)."""
+    deadline = Deadline(timeout)
+    try:
+        return deadline, source.validate_settings(settings, secret)
+    except SettingsError as error:
+        raise MeterError(f"invalid settings: {error}") from None
+
+
 def check_readings(readings: list[Reading]) -> list[Reading]:
     """Guard the contract on the way out: canonical quantity, known state, finite value."""
     for reading in readings:

@@ -31,7 +31,7 @@ from ._aio import LoopCache, run_sync
 from ._fields import Fields, channel
 from ._registers import TYPES, RegisterReader, decode
 from ._sunspec import METER_MODELS, read_sunspec
-from .base import Deadline, MeterError, Reading, SettingsError, check_readings
+from .base import MeterError, Reading, SettingsError, begin_read, check_readings
 
 DEFAULT_PORT = 502
 MAX_GAP = 16  # registers skipped rather than split into a second request
@@ -63,11 +63,7 @@ class ModbusSource:
         return normalised
 
     def read(self, host: str, port: int | None, settings: dict, secret: dict, timeout: float) -> list[Reading]:
-        deadline = Deadline(timeout)
-        try:
-            settings = self.validate_settings(settings, secret)
-        except SettingsError as error:
-            raise MeterError(f"invalid settings: {error}") from None
+        deadline, settings = begin_read(self, settings, secret, timeout)
         port = port or DEFAULT_PORT
 
         async def read_device(_cache: LoopCache) -> list[Reading]:

@@ -24,7 +24,7 @@ import math
 
 from ._fields import Fields, channel, secret_string
 from ._http import HttpSession
-from .base import Deadline, MeterError, Reading, SettingsError, check_readings
+from .base import Deadline, MeterError, Reading, SettingsError, begin_read, check_readings
 
 DEFAULT_PORT = 9090
 
@@ -65,11 +65,7 @@ class PromqlSource:
         return normalised
 
     def read(self, host: str, port: int | None, settings: dict, secret: dict, timeout: float) -> list[Reading]:
-        deadline = Deadline(timeout)
-        try:
-            settings = self.validate_settings(settings, secret)
-        except SettingsError as error:
-            raise MeterError(f"invalid settings: {error}") from None
+        deadline, settings = begin_read(self, settings, secret, timeout)
         secret = secret or {}
         headers = {"Accept": "application/json"}
         if secret.get("bearer_token"):

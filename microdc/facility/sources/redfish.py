@@ -44,7 +44,7 @@ import contextlib
 from ._fields import Fields, secret_string
 from ._http import HttpSession, check_status
 from ._redfish_map import KINDS, PARTS, detect_kind, read_resource
-from .base import Deadline, MeterError, Reading, SettingsError, check_readings
+from .base import MeterError, Reading, SettingsError, begin_read, check_readings
 
 MAX_RESOURCES_PER_READ = 400
 
@@ -79,11 +79,7 @@ class RedfishSource:
         return normalised
 
     def read(self, host: str, port: int | None, settings: dict, secret: dict, timeout: float) -> list[Reading]:
-        deadline = Deadline(timeout)
-        try:
-            settings = self.validate_settings(settings, secret)
-        except SettingsError as error:
-            raise MeterError(f"invalid settings: {error}") from None
+        deadline, settings = begin_read(self, settings, secret, timeout)
         secret = secret or {}
         port = port or (443 if settings["scheme"] == "https" else 80)
         basic = (secret["username"], secret["password"]) if settings["auth"] == "basic" else None

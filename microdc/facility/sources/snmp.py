@@ -40,7 +40,7 @@ from ._aio import LoopCache, run_sync
 from ._fields import Fields, channel, secret_string
 from ._snmp_client import AUTH_PROTOCOLS, PRIV_PROTOCOLS, SnmpClient, SnmpTarget, waiting_for
 from ._snmp_profiles import PROFILES, read_oid_map
-from .base import CUMULATIVE_QUANTITIES, Deadline, MeterError, Reading, SettingsError, check_readings
+from .base import CUMULATIVE_QUANTITIES, MeterError, Reading, SettingsError, begin_read, check_readings
 
 DEFAULT_PORT = 161
 
@@ -81,11 +81,7 @@ class SnmpSource:
         return normalised
 
     def read(self, host: str, port: int | None, settings: dict, secret: dict, timeout: float) -> list[Reading]:
-        deadline = Deadline(timeout)
-        try:
-            settings = self.validate_settings(settings, secret)
-        except SettingsError as error:
-            raise MeterError(f"invalid settings: {error}") from None
+        deadline, settings = begin_read(self, settings, secret, timeout)
         secret = secret or {}
         target = SnmpTarget(
             host=host,
