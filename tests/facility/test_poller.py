@@ -10,7 +10,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from microdc.facility.health import meter_status
 from microdc.facility.models import MeterState
 from microdc.facility.poller import Poller, poll_meter
-from microdc.nodes.models import FacilityMeter
+from microdc.nodes.models import FacilityMeter, Rack
 from microdc.simulator.facility import start_simulated_facility
 from microdc.telemetry.models import Source
 
@@ -24,8 +24,9 @@ def facility():
 def make_meters(site, facility):
     meters = []
     for endpoint in facility.endpoints:
+        rack = Rack.objects.get_or_create(site=site, name=endpoint.rack)[0] if endpoint.rack else None
         meters.append(FacilityMeter.objects.create(
-            site=site, name=endpoint.name, kind=endpoint.kind, boundary=endpoint.boundary,
+            site=site, rack=rack, name=endpoint.name, kind=endpoint.kind, boundary=endpoint.boundary,
             it_measurement_point=endpoint.it_measurement_point, boundary_channel=endpoint.channel,
             protocol=endpoint.protocol, host=endpoint.host, port=endpoint.port, settings=endpoint.settings,
             secret=endpoint.secret, poll_interval_seconds=5, timeout_seconds=3, simulated=True))
@@ -108,6 +109,12 @@ def test_facility_metrics_and_api(site, facility, client_for, client):
     assert pue["results"][0]["complete"] is False  # seconds of data cannot cover five minutes
     assert "covers" in pue["results"][0]["reason"]
     assert viewer.get("/api/v1/pue/", {"window": "7m"}).status_code == 400
+    cooling = viewer.get("/api/v1/cooling/").json()
+    unit = next(u for u in cooling["cooling_units"] if u["name"] == "Cooling unit")
+    supply = [c for c in unit["channels"] if c["channel"].endswith(".supply")]
+    assert supply and "temperature_celsius" in supply[0]["values"]
+    assert any("flow_liters_per_minute" in c["values"] for c in unit["channels"])
+    assert cooling["racks"]["A01"]["power_watts"] == pytest.approx(4000, rel=0.05)
     assert viewer.post(f"/api/v1/meters/{meter.pk}/poll/").status_code == 403
     outcome = client_for("admin").post(f"/api/v1/meters/{meter.pk}/poll/").json()
     assert outcome["ok"] is True

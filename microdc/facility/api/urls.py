@@ -6,4 +6,7 @@ routes = [
     ("meters", views.FacilityMeterViewSet, "facilitymeter"),
     ("carbon-intensity", views.CarbonIntensityViewSet, "carbonintensity"),
 ]
-urlpatterns = [path("pue/", views.PueView.as_view(), name="pue")]
+urlpatterns = [
+    path("pue/", views.PueView.as_view(), name="pue"),
+    path("cooling/", views.CoolingView.as_view(), name="cooling"),
+]

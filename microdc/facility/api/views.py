@@ -15,6 +15,7 @@ from microdc.core.api.viewsets import AuditedModelViewSet
 from microdc.nodes.models import FacilityMeter, Site
 from microdc.telemetry.models import Source
 
+from ..cooling import site_cooling
 from ..health import meter_status
 from ..models import CarbonIntensity, MeterState
 from ..poller import poll_meter
@@ -99,6 +100,30 @@ def _jsonable(result) -> dict:
     return data
 
 
+def _site(request) -> Site:
+    ref = request.query_params.get("site")
+    sites = Site.objects.all()
+    if ref:
+        site = sites.filter(**({"pk": int(ref)} if ref.isdigit() else {"slug": ref})).first()
+        if site is None:
+            raise ValidationError({"site": f"no site {ref!r}"})
+        return site
+    if sites.count() == 1:
+        return sites.get()
+    raise ValidationError({"site": "this appliance has several sites; name one (id or slug)"})
+
+
+class CoolingView(APIView):
+    """Cooling units, per-rack temperatures and PDU load, and active alarms (leak, over-temperature...)."""
+
+    @extend_schema(parameters=[OpenApiParameter("site", str, description="site id or slug")],
+                   responses={200: inline_serializer("Cooling", {"cooling_units": serializers.ListField(),
+                                                                 "racks": serializers.DictField(),
+                                                                 "alarms": serializers.ListField()})})
+    def get(self, request):
+        return Response(site_cooling(_site(request)))
+
+
 class PueView(APIView):
     """PUE, partial PUE (cooling), CUE and WUE of a site over the windows asked for (ISO/IEC 30134-2)."""
 
@@ -108,16 +133,7 @@ class PueView(APIView):
     ], responses={200: inline_serializer("Pue", {"site": serializers.IntegerField(),
                                                  "results": serializers.ListField()})})
     def get(self, request):
-        ref = request.query_params.get("site")
-        sites = Site.objects.all()
-        if ref:
-            site = sites.filter(**({"pk": int(ref)} if ref.isdigit() else {"slug": ref})).first()
-            if site is None:
-                raise ValidationError({"site": f"no site {ref!r}"})
-        elif sites.count() == 1:
-            site = sites.get()
-        else:
-            raise ValidationError({"site": "this appliance has several sites; name one (id or slug)"})
+        site = _site(request)
         windows = request.query_params.getlist("window") or list(WINDOWS)
         bad = [w for w in windows if w not in WINDOWS]
         if bad:
