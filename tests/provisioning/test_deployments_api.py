@@ -2,6 +2,7 @@
 
 import base64
 import hashlib
+from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -100,7 +101,7 @@ def test_bad_signature_fails_before_any_node_is_touched(client_for, node, artifa
 
 @pytest.mark.django_db
 def test_artifact_outside_allowed_roots_is_refused(client_for, node):
-    sha = hashlib.sha256(open("/etc/hostname", "rb").read()).hexdigest()
+    sha = hashlib.sha256(Path("/etc/hostname").read_bytes()).hexdigest()
     job_id = client_for("operator").post("/api/v1/deployments/", body(node, "/etc/hostname", sha),
                                          format="json").json()["job"]["id"]
     job = jobs.execute(job_id)

@@ -2,8 +2,11 @@
 CPU runtime (MLServer + scikit-learn) with the job's events arriving on the websocket, ask the model, roll a
 failing revision back, remove it and find nothing left."""
 
+import contextlib
 import json
+import os
 import shutil
+import signal
 import urllib.request
 
 import pytest
@@ -48,7 +51,11 @@ def node_on_sshd(ssh_node, rack, tmp_path, settings):  # noqa: F811
     settings.MICRODC_PUBLIC_URL = f"http://127.0.0.1:{free_port()}"  # nobody there: the agent spools
     node = Node.objects.create(hostname="node1", management_address="127.0.0.1", ssh_port=ssh_node.port,
                                ssh_user="root", rack=rack, position_u=1)
-    return node, root
+    yield node, root
+    # Whatever the test got to, nothing it started on the "node" outlives it (the agent, a model server).
+    for pid in processes_mentioning(str(root)):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
 
 
 async def run_job_watching(user, job_id):
