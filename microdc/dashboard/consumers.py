@@ -1,25 +1,58 @@
-"""The dashboard's websocket: an authenticated session subscribes to the groups of what it shows."""
+"""The dashboard's websocket: an authenticated session subscribes to the groups of what it shows.
 
+Client -> server: ``{"subscribe": [groups]}``, ``{"unsubscribe": [groups]}``; groups are ``site.<id>``,
+``rack.<id>``, ``node.<id>``, ``job.<id>``.
+Server -> client: ``{"type": "subscribed", "groups": [...]}``, ``{"type": "update", "group": g, "data": {...}}``,
+``{"type": "error", "detail": "..."}``.
+
+Updates are coalesced per connection: the first goes out at once, later ones within ``SEND_INTERVAL`` are
+merged per group (``coalesce.merge``) and sent together, so however busy the site, one browser gets at most
+one frame per group per interval.
+
+Job events reach a job group two ways (the provisioning app's messages, and the job watch reading what the
+worker stored); each connection sends every event once, in counter order.
+"""
+
+import asyncio
+import contextlib
 import re
+import time
 
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from django.conf import settings
 
-# One group per thing shown: site.<id>, rack.<id>, node.<id>, job.<id>.
+from . import publisher, watches
+from .coalesce import merge
+
 GROUP_PATTERN = re.compile(r"^(site|rack|node|job)\.[0-9]{1,18}$")
 MAX_GROUPS = 64
+SEND_INTERVAL = float(getattr(settings, "MICRODC_LIVE_SEND_INTERVAL", 0.25))
+CLOSE_UNAUTHENTICATED = 4401
 
 
 class LiveConsumer(AsyncJsonWebsocketConsumer):
     async def connect(self):
         user = self.scope.get("user")
-        if user is None or not user.is_authenticated:
-            await self.close(code=4401)
+        if user is None or not user.is_authenticated or not user.is_active:
+            await self.close(code=CLOSE_UNAUTHENTICATED)
             return
         self.groups_joined: set[str] = set()
+        self.pending: dict[str, dict] = {}
+        self.last_flush = float("-inf")
+        self.flush_timer: asyncio.TimerHandle | None = None
+        self.flush_task: asyncio.Task | None = None
+        self.paced_tasks: set[asyncio.Task] = set()
+        self.events_sent: dict[str, int] = {}  # job group -> highest event counter sent
+        self.open = True
+        publisher.attach(asyncio.get_running_loop())
         await self.accept()
 
     async def disconnect(self, code):
+        self.open = False
+        if getattr(self, "flush_timer", None) is not None:
+            self.flush_timer.cancel()
         for group in getattr(self, "groups_joined", ()):
+            watches.leave(self, group)
             await self.channel_layer.group_discard(group, self.channel_name)
 
     async def receive_json(self, content, **kwargs):
@@ -33,18 +66,94 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
             return
         bad = [g for g in wanted + dropped if not isinstance(g, str) or not GROUP_PATTERN.match(g)]
         if bad:
-            await self.send_json({"type": "error", "detail": f"Unknown group names: {bad[:5]}"})
+            await self.send_json({"type": "error", "detail": f"Unknown group names: {bad[:5]} (expected "
+                                                             "site.<id>, rack.<id>, node.<id> or job.<id>)"})
             return
         for group in dropped:
             if group in self.groups_joined:
                 await self.channel_layer.group_discard(group, self.channel_name)
                 self.groups_joined.discard(group)
+                self.pending.pop(group, None)
+                watches.leave(self, group)
+        refused = []
         for group in wanted:
-            if group not in self.groups_joined and len(self.groups_joined) < MAX_GROUPS:
-                await self.channel_layer.group_add(group, self.channel_name)
-                self.groups_joined.add(group)
+            if group in self.groups_joined:
+                continue
+            if len(self.groups_joined) >= MAX_GROUPS:
+                refused.append(group)
+                continue
+            await self.channel_layer.group_add(group, self.channel_name)
+            self.groups_joined.add(group)
+            await watches.join(self, group)
+        if refused:
+            await self.send_json({"type": "error", "detail": f"At most {MAX_GROUPS} groups per connection; "
+                                                             f"not joined: {refused[:5]}"})
         await self.send_json({"type": "subscribed", "groups": sorted(self.groups_joined)})
 
     async def live_update(self, event):
         """Messages sent with group_send(group, {"type": "live.update", "group": ..., "data": {...}})."""
-        await self.send_json({"type": "update", "group": event["group"], "data": event["data"]})
+        group, data = event["group"], event["data"]
+        if group.startswith("site.") and ("nodes" in data or "meters" in data):
+            watches.nudge(group)  # counts and alarms follow soon
+        self.deliver(group, data)
+
+    def deliver(self, group: str, data: dict, paced: bool = False) -> None:
+        """Queue an update for this browser; sent at once, or merged into the next send within the interval.
+
+        `paced`: the sender already limits its rate (a watch's refresh, every few seconds at most); it goes out
+        at once and leaves the interval alone, so a summary never delays the node update right behind it."""
+        if not self.open or group not in self.groups_joined:
+            return  # arrived after an unsubscribe or a disconnect
+        if paced:
+            self.paced_tasks.add(task := asyncio.get_running_loop().create_task(self._send_paced(group, data)))
+            task.add_done_callback(self.paced_tasks.discard)
+            return
+        merge(self.pending.setdefault(group, {}), data)
+        if self.flush_timer is None and self.flush_task is None:
+            delay = max(0.0, self.last_flush + SEND_INTERVAL - time.monotonic())
+            self.flush_timer = asyncio.get_running_loop().call_later(delay, self._start_flush)
+
+    def _unsent(self, group: str, data: dict) -> dict | None:
+        """`data` without job events this connection already sent (None when nothing is left to send)."""
+        if "events" not in data or not isinstance(data["events"], list):
+            return data
+        high = self.events_sent.get(group, 0)
+        fresh = {}
+        for event in data["events"]:
+            counter = event.get("counter") if isinstance(event, dict) else None
+            if isinstance(counter, int) and counter > high:
+                fresh.setdefault(counter, event)
+        if fresh:
+            self.events_sent[group] = max(fresh)
+        elif set(data) == {"events"}:
+            return None
+        return {**data, "events": [fresh[c] for c in sorted(fresh)]}
+
+    async def _send(self, group: str, data: dict) -> None:
+        data = self._unsent(group, data)
+        if data is not None and self.open:
+            await self.send_json({"type": "update", "group": group, "data": data})
+
+    async def _send_paced(self, group: str, data: dict) -> None:
+        with contextlib.suppress(Exception):  # the browser went away; its disconnect follows
+            await self._send(group, data)
+
+    def _start_flush(self) -> None:
+        self.flush_timer = None
+        self.flush_task = asyncio.get_running_loop().create_task(self._flush())
+
+    async def _flush(self) -> None:
+        try:
+            self.last_flush = time.monotonic()
+            pending, self.pending = self.pending, {}
+            for group, data in pending.items():
+                await self._send(group, data)
+        except Exception:
+            # The browser went away mid-send (its disconnect is on its way): drop what was queued for it.
+            self.open = False
+            self.pending = {}
+        finally:
+            self.flush_task = None
+            if self.pending and self.open:
+                delay = max(0.0, self.last_flush + SEND_INTERVAL - time.monotonic())
+                self.flush_timer = asyncio.get_running_loop().call_later(delay, self._start_flush)
