@@ -31,6 +31,7 @@ SAMPLES_PER_BATCH = 60
 BATCHES = 40
 METRICS_GPUS = 1024
 RENDER_ROUNDS = 15
+ROUNDS = 5
 
 
 def gpu_metrics(i: int, t: int) -> dict:
@@ -78,49 +79,49 @@ def bench_ingest() -> dict:
     from django.db import connection, transaction
     from django.utils import timezone
 
+    from microdc.telemetry.bulk import insert_samples
     from microdc.telemetry.ingest import ingest_batch
     from microdc.telemetry.models import Sample, Source
 
     node = setup_site(1)[0]
-    start = timezone.now() - datetime.timedelta(days=2)
-    bodies = make_batches(node.hostname, start)
-    gpu_samples = BATCHES * SAMPLES_PER_BATCH * GPUS_PER_NODE
-    ingest_batch(node, json.loads(make_batches(node.hostname, start - datetime.timedelta(days=1))[0]))  # warm-up
-    # The HTTP layer's JSON decoding is timed apart: the raw insert below starts from parsed rows too.
-    began = time.perf_counter()
-    payloads = [json.loads(body) for body in bodies]
-    decode_seconds = time.perf_counter() - began
-    began = time.perf_counter()
-    for payload in payloads:
-        ingest_batch(node, payload)
-    ingest_seconds = time.perf_counter() - began
-
-    # The same rows, bulk-inserted the fastest way the database takes them (COPY / executemany), with no
-    # parsing, validation or bookkeeping; and through the ORM's bulk_create for reference.
-    from microdc.telemetry.bulk import insert_samples
-
+    base = timezone.now() - datetime.timedelta(days=3)
+    ingest_batch(node, json.loads(make_batches(node.hostname, base - datetime.timedelta(days=1))[0]))  # warm-up
     sources = {s.accelerator.index: s for s in Source.objects.filter(node=node).select_related("accelerator")}
-    rows_per_batch = []
-    for body in bodies:
-        payload = json.loads(body)
-        rows_per_batch.append([(node.pk, None, datetime.datetime.fromisoformat(s["ts"]),
-                                {str(sources[d["index"]].pk): d["metrics"] for d in s["devices"]})
-                               for s in payload["samples"]])
-    began = time.perf_counter()
-    for rows in rows_per_batch:
-        with transaction.atomic():
-            insert_samples(rows)
-    raw_seconds = time.perf_counter() - began
-    began = time.perf_counter()
-    for rows in rows_per_batch:
-        with transaction.atomic():
-            Sample.objects.bulk_create([Sample(node_id=n, meter_id=m, ts=ts, values=v) for n, m, ts, v in rows],
-                                       batch_size=2000)
-    orm_seconds = time.perf_counter() - began
+    gpu_samples = BATCHES * SAMPLES_PER_BATCH * GPUS_PER_NODE
+    ingest_s, raw_s, orm_s, decode_s = [], [], [], []
+    # Rounds interleave the three ways, each on batches of its own, so a busy moment of the machine does not
+    # land on one of them alone; the medians are reported.
+    for round_number in range(ROUNDS):
+        start = base + datetime.timedelta(hours=round_number)
+        bodies = make_batches(node.hostname, start)
+        began = time.perf_counter()
+        payloads = [json.loads(body) for body in bodies]
+        decode_s.append(time.perf_counter() - began)
+        began = time.perf_counter()
+        for payload in payloads:
+            ingest_batch(node, payload)
+        ingest_s.append(time.perf_counter() - began)
+        # The same rows, bulk-inserted the fastest way the database takes them (COPY / executemany), with no
+        # parsing, validation or bookkeeping; and through the ORM's bulk_create for reference.
+        rows_per_batch = [[(node.pk, None, datetime.datetime.fromisoformat(s["ts"]),
+                            {str(sources[d["index"]].pk): d["metrics"] for d in s["devices"]})
+                           for s in payload["samples"]] for payload in payloads]
+        began = time.perf_counter()
+        for rows in rows_per_batch:
+            with transaction.atomic():
+                insert_samples(rows)
+        raw_s.append(time.perf_counter() - began)
+        began = time.perf_counter()
+        for rows in rows_per_batch:
+            with transaction.atomic():
+                Sample.objects.bulk_create([Sample(node_id=n, meter_id=m, ts=ts, values=v) for n, m, ts, v in rows],
+                                           batch_size=2000)
+        orm_s.append(time.perf_counter() - began)
+    ingest, raw, orm = statistics.median(ingest_s), statistics.median(raw_s), statistics.median(orm_s)
     return {"database": connection.vendor, "gpu_samples": gpu_samples,
-            "ingest_per_s": gpu_samples / ingest_seconds, "raw_per_s": gpu_samples / raw_seconds,
-            "orm_per_s": gpu_samples / orm_seconds, "ratio": raw_seconds / ingest_seconds,
-            "decode_us": decode_seconds / gpu_samples * 1e6}
+            "ingest_per_s": gpu_samples / ingest, "raw_per_s": gpu_samples / raw,
+            "orm_per_s": gpu_samples / orm, "ratio": raw / ingest,
+            "decode_us": statistics.median(decode_s) / gpu_samples * 1e6}
 
 
 def bench_metrics() -> dict:
@@ -222,8 +223,8 @@ def main() -> None:
     if "postgresql" in backends and not postgres_reachable():
         print("PostgreSQL at 127.0.0.1:5432 is not reachable; skipping it.")
         backends.remove("postgresql")
-    print(f"telemetry ingest: {BATCHES} batches x {SAMPLES_PER_BATCH} samples x {GPUS_PER_NODE} GPUs "
-          f"(15 metrics each); /metrics: {METRICS_GPUS} GPUs, median of {RENDER_ROUNDS} renders")
+    print(f"telemetry ingest: median of {ROUNDS} rounds of {BATCHES} batches x {SAMPLES_PER_BATCH} samples x "
+          f"{GPUS_PER_NODE} GPUs (15 metrics each); /metrics: {METRICS_GPUS} GPUs, median of {RENDER_ROUNDS} renders")
     for backend in backends:
         result = run_backend(backend)
         ingest, metrics = result["ingest"], result["metrics"]

@@ -82,6 +82,7 @@ def _text(obj: dict, key: str, where: str, max_length: int, required: bool = Tru
 # Metric names already checked against METRIC_NAME; agents send the same few dozen names over and over.
 _KNOWN_NAMES: set[str] = set()
 _isfinite = math.isfinite
+_NUMBER_TYPES = frozenset({int, float})  # exact types: bool is not a number here
 
 
 def _metrics(obj: dict, where: str) -> dict[str, float]:
@@ -126,10 +127,12 @@ def _fast_device(raw: Any) -> Device | None:
             or not 0 < len(uuid_text) <= 100 or type(name) is not str or len(name) > 100
             or type(vendor) is not str or len(vendor) > 50 or type(metrics) is not dict):
         return None
-    for metric, value in metrics.items():
-        kind_of_value = type(value)
-        if metric not in _KNOWN_NAMES or not ((kind_of_value is float and _isfinite(value)) or kind_of_value is int):
-            return None
+    # Whole-dict checks in C: known names, number types, and finite (a sum is finite only if every term is;
+    # an overflow only sends the entry to the precise path).
+    values = metrics.values()
+    if (not _KNOWN_NAMES.issuperset(metrics) or not all(map(_NUMBER_TYPES.__contains__, map(type, values)))
+            or not _isfinite(sum(values))):
+        return None
     attributes = {}
     if "throttle_reasons" in raw:
         reasons = raw["throttle_reasons"]

@@ -36,15 +36,25 @@ def insert_samples(rows: Sequence[tuple[int | None, int | None, object, dict]]) 
 
 
 def update_latest(sources) -> None:
-    """Write each source's latest values and rollup mark: one statement, many parameter sets."""
+    """Write each source's latest values and rollup mark in one statement (PostgreSQL: one round trip)."""
     quote = connection.ops.quote_name
     table = quote(sources[0]._meta.db_table)
     adapt = connection.ops.adapt_datetimefield_value
     dumps = json.dumps
+    rows = [(s.pk, adapt(s.last_ts), dumps(s.last_values), dumps(s.last_attributes), adapt(s.dirty_since))
+            for s in sources]
     with connection.cursor() as cursor:
-        cursor.executemany(
-            f"UPDATE {table} SET {quote('last_ts')} = %s, {quote('last_values')} = %s, "  # noqa: S608 - model names
-            f"{quote('last_attributes')} = %s, {quote('dirty_since')} = %s WHERE {quote('id')} = %s",
-            [(adapt(s.last_ts), dumps(s.last_values), dumps(s.last_attributes), adapt(s.dirty_since), s.pk)
-             for s in sources],
-        )
+        if connection.vendor == "postgresql":
+            values = ", ".join(["(%s::bigint, %s::timestamptz, %s::jsonb, %s::jsonb, %s::timestamptz)"] * len(rows))
+            cursor.execute(
+                f"UPDATE {table} AS s SET last_ts = v.last_ts, last_values = v.last_values, "  # noqa: S608 - model names
+                f"last_attributes = v.last_attributes, dirty_since = v.dirty_since FROM (VALUES {values}) "
+                "AS v(id, last_ts, last_values, last_attributes, dirty_since) WHERE s.id = v.id",
+                [value for row in rows for value in row],
+            )
+        else:
+            cursor.executemany(
+                f"UPDATE {table} SET {quote('last_ts')} = %s, {quote('last_values')} = %s, "  # noqa: S608 - model names
+                f"{quote('last_attributes')} = %s, {quote('dirty_since')} = %s WHERE {quote('id')} = %s",
+                [(*row[1:], row[0]) for row in rows],
+            )
