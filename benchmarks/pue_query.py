@@ -9,16 +9,12 @@ Rerun:  .venv/bin/python benchmarks/pue_query.py [--backend sqlite|postgresql|bo
 import argparse
 import datetime
 import json
-import os
 import statistics
-import subprocess
-import sys
-import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
+from harness import backends, run_inner, setup_django
+
 PG_DB = "microdc_bench_pue"
 DAYS = 30
 METERS = [("Utility feed", "utility_feed", "facility_input", "", 12_000.0),
@@ -59,17 +55,12 @@ def build(now: datetime.datetime) -> int:
 
 
 def inner() -> None:
-    sys.path.insert(0, str(ROOT))
-    import django
-
-    django.setup()
-    from django.core.management import call_command
+    setup_django()
     from django.utils import timezone
 
     from microdc.facility.pue import WINDOWS, site_pue
     from microdc.nodes.models import Site
 
-    call_command("migrate", verbosity=0)
     now = timezone.now()
     site_id, rows = build(now)
     site = Site.objects.get(pk=site_id)
@@ -84,24 +75,6 @@ def inner() -> None:
     print(json.dumps({"rows": rows, "timings": timings}))
 
 
-def run(backend: str) -> dict:
-    with tempfile.TemporaryDirectory() as data_dir:
-        env = dict(os.environ, MICRODC_DATA_DIR=data_dir, MICRODC_LOG_LEVEL="WARNING",
-                   DJANGO_SETTINGS_MODULE="microdc.settings")
-        env.pop("DATABASE_URL", None)
-        if backend == "postgresql":
-            import psycopg
-
-            with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-                conn.execute(f"DROP DATABASE IF EXISTS {PG_DB}")
-                conn.execute(f"CREATE DATABASE {PG_DB}")
-            env["DATABASE_URL"] = f"postgres://postgres@127.0.0.1:5432/{PG_DB}"
-        out = subprocess.run([sys.executable, __file__, "--inner"], env=env, cwd=ROOT, capture_output=True, text=True)
-        if out.returncode:
-            raise SystemExit(out.stderr)
-        return json.loads(out.stdout.strip().splitlines()[-1])
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--backend", choices=["sqlite", "postgresql", "both"], default="both")
@@ -110,8 +83,8 @@ def main() -> None:
     if args.inner:
         inner()
         return
-    for backend in (["sqlite", "postgresql"] if args.backend == "both" else [args.backend]):
-        result = run(backend)
+    for backend in backends(args.backend):
+        result = run_inner(__file__, backend, PG_DB)
         line = ", ".join(f"{w} {t['ms']:.1f} ms" for w, t in result["timings"].items())
         thirty = result["timings"]["30d"]
         print(f"[{backend}] {len(METERS)} meters, {DAYS} days of 1-minute history ({result['rows']:,} rollup rows): "

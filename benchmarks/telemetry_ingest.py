@@ -15,15 +15,12 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
-import sys
-import tempfile
 import time
 import uuid
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-PG_ADMIN_URL = "postgres://postgres@127.0.0.1:5432/postgres"
+from harness import backends, run_inner, setup_django
+
 PG_BENCH_DB = "microdc_bench"
 
 GPUS_PER_NODE = 8
@@ -171,44 +168,9 @@ def bench_metrics() -> dict:
             "bare_ms": bare_s * 1e3, "ratio": ours_s / bare_s}
 
 
-def run_backend(backend: str) -> dict:
-    with tempfile.TemporaryDirectory() as data_dir:
-        env = dict(os.environ, MICRODC_DATA_DIR=data_dir, DJANGO_SETTINGS_MODULE="microdc.settings",
-                   MICRODC_LOG_LEVEL="WARNING")
-        env.pop("DATABASE_URL", None)
-        if backend == "postgresql":
-            import psycopg
-
-            with psycopg.connect(PG_ADMIN_URL.replace("postgres://", "postgresql://"), autocommit=True) as conn:
-                conn.execute(f"DROP DATABASE IF EXISTS {PG_BENCH_DB}")
-                conn.execute(f"CREATE DATABASE {PG_BENCH_DB}")
-            env["DATABASE_URL"] = PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{PG_BENCH_DB}"
-        result = subprocess.run([sys.executable, __file__, "--inner"], env=env, cwd=ROOT, capture_output=True,
-                                text=True)
-        if result.returncode != 0:
-            raise SystemExit(f"{backend} run failed:\n{result.stderr}")
-        return json.loads(result.stdout.strip().splitlines()[-1])
-
-
 def inner() -> None:
-    sys.path.insert(0, str(ROOT))
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
-    call_command("migrate", verbosity=0)
+    setup_django()
     print(json.dumps({"ingest": bench_ingest(), "metrics": bench_metrics()}))
-
-
-def postgres_reachable() -> bool:
-    try:
-        import psycopg
-
-        psycopg.connect(PG_ADMIN_URL.replace("postgres://", "postgresql://"), connect_timeout=2).close()
-        return True
-    except Exception:
-        return False
 
 
 def main() -> None:
@@ -219,14 +181,10 @@ def main() -> None:
     if args.inner:
         inner()
         return
-    backends = ["sqlite", "postgresql"] if args.backend == "both" else [args.backend]
-    if "postgresql" in backends and not postgres_reachable():
-        print("PostgreSQL at 127.0.0.1:5432 is not reachable; skipping it.")
-        backends.remove("postgresql")
     print(f"telemetry ingest: median of {ROUNDS} rounds of {BATCHES} batches x {SAMPLES_PER_BATCH} samples x "
           f"{GPUS_PER_NODE} GPUs (15 metrics each); /metrics: {METRICS_GPUS} GPUs, median of {RENDER_ROUNDS} renders")
-    for backend in backends:
-        result = run_backend(backend)
+    for backend in backends(args.backend):
+        result = run_inner(__file__, backend, PG_BENCH_DB)
         ingest, metrics = result["ingest"], result["metrics"]
         print(f"[{backend}] ingest {ingest['ingest_per_s']:,.0f} GPU samples/s; raw bulk insert "
               f"{ingest['raw_per_s']:,.0f} GPU samples/s (ORM bulk_create {ingest['orm_per_s']:,.0f}/s); "

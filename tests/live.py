@@ -7,11 +7,22 @@ again on the same port, as when the appliance goes away and comes back.
 import os
 import shutil
 import socket
+import time
 
 import pytest
 from django.core.servers.basehttp import ThreadedWSGIServer
 from django.db import connections
 from django.test.testcases import LiveServerThread, QuietWSGIRequestHandler, _StaticFilesHandler
+
+
+def wait_for(predicate, timeout: float = 20.0, every: float = 0.05) -> bool:
+    """Poll `predicate` until it is true or `timeout` seconds pass; returns whether it came true."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(every)
+    return False
 
 
 def free_port() -> int:

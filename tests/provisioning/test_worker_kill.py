@@ -14,6 +14,7 @@ import pytest
 from django.db import connection
 
 from microdc.provisioning.models import Job, NodeLock
+from tests.live import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -44,15 +45,6 @@ def database_url() -> str:
     return f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
 
 
-def wait_for(predicate, timeout=60.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.2)
-    return False
-
-
 @pytest.mark.integration
 @pytest.mark.django_db(transaction=True)
 def test_killed_worker_leaves_the_job_interrupted_and_the_node_unlocked(client_for, node, settings, tmp_path):
@@ -73,7 +65,8 @@ def test_killed_worker_leaves_the_job_interrupted_and_the_node_unlocked(client_f
     worker = start_worker()
     restarted = None
     try:
-        assert wait_for(lambda: Job.objects.get(pk=job_id).status == "running"), "the worker never took the job"
+        assert wait_for(lambda: Job.objects.get(pk=job_id).status == "running", timeout=60), \
+            "the worker never took the job"
         running = Job.objects.get(pk=job_id)
         assert running.worker.endswith(f":{worker.pid}")
         worker.send_signal(signal.SIGKILL)

@@ -10,15 +10,7 @@ from microdc.agent import Agent, AgentConfig
 from microdc.nodes.agent_tokens import issue_agent_token
 from microdc.nodes.models import Node
 from microdc.telemetry.models import AgentState, ReceivedBatch, Sample
-
-
-def wait_for(predicate, timeout=20.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return False
+from tests.live import wait_for
 
 
 @pytest.mark.integration
