@@ -55,8 +55,13 @@ run: $(STAMP)
 	$(PY) manage.py collectstatic --noinput --verbosity 0
 	$(PY) -m microdc.launcher
 
+# The meter-protocol tests (real snmpd, sushy-static, pymodbus and Prometheus peers) run in a pytest process
+# of their own: late in a long in-process run their SNMP reads were seen to time out (see README, Development).
+METER_TESTS := tests/facility/sources
+
 test: $(STAMP)
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest --ignore=$(METER_TESTS) $(PYTEST_ARGS)
+	$(if $(findstring $(METER_TESTS),$(PYTEST_ARGS)),,$(PY) -m pytest $(METER_TESTS))
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check microdc tests inventory benchmarks

@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from .base import Deadline
+from .base import Deadline, MeterError
 
 LoopCache = dict[str, Any]
 
@@ -64,7 +64,20 @@ def _thread_loop() -> tuple[asyncio.AbstractEventLoop, LoopCache]:
 
 def _run_in_thread_loop[T](coroutine: Callable[[LoopCache], Awaitable[T]], deadline: Deadline, doing: str) -> T:
     loop, cache = _thread_loop()
-    return loop.run_until_complete(_bounded(coroutine, cache, deadline, doing))
+    try:
+        return loop.run_until_complete(_bounded(coroutine, cache, deadline, doing))
+    except MeterError:
+        # A read that failed may have left what this loop holds (an SNMP engine and its sockets) in a state
+        # no later read recovers from; the next read starts from a fresh loop. A dead meter costs only that.
+        _discard_thread_loop()
+        raise
+
+
+def _discard_thread_loop() -> None:
+    holder = getattr(_local, "holder", None)
+    if holder is not None:
+        _local.holder = None
+        _close_loop(holder.loop, holder.cache)
 
 
 def _run_in_fresh_loop[T](coroutine: Callable[[LoopCache], Awaitable[T]], deadline: Deadline, doing: str) -> T:
