@@ -11,6 +11,7 @@ import urllib.request
 
 import pytest
 from asgiref.sync import async_to_sync, sync_to_async
+from channels.layers import channel_layers
 from channels.routing import URLRouter
 from channels.testing import WebsocketCommunicator
 
@@ -49,10 +50,15 @@ def node_on_sshd(ssh_node, rack, tmp_path, settings):  # noqa: F811
         "microdc_model_health_timeout": 180,
     }
     settings.MICRODC_PUBLIC_URL = f"http://127.0.0.1:{free_port()}"  # nobody there: the agent spools
+    # The job's events go to its group in this process (the Redis layer across processes is proven by
+    # tests/dashboard/test_redis_processes.py); a minutes-long job must not hinge on one Redis connection.
+    settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+    channel_layers.backends.clear()
     node = Node.objects.create(hostname="node1", management_address="127.0.0.1", ssh_port=ssh_node.port,
                                ssh_user="root", rack=rack, position_u=1)
     yield node, root
     # Whatever the test got to, nothing it started on the "node" outlives it (the agent, a model server).
+    channel_layers.backends.clear()
     for pid in processes_mentioning(str(root)):
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
