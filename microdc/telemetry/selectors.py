@@ -7,7 +7,7 @@ from django.utils import timezone
 
 from microdc.nodes.models import Node
 
-from .models import AgentState, Source
+from .models import Source
 
 
 def stale_after() -> datetime.timedelta:
@@ -36,7 +36,3 @@ def node_live_values(node: Node) -> list[dict]:
             "attributes": source.last_attributes,
         })
     return out
-
-
-def agent_states() -> dict[int, AgentState]:
-    return {state.node_id: state for state in AgentState.objects.all()}
