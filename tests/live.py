@@ -4,43 +4,12 @@ Django's LiveServerThread (the server behind LiveServerTestCase), wrapped so a t
 again on the same port, as when the appliance goes away and comes back.
 """
 
-import os
-import shutil
-import socket
-import time
 
-import pytest
 from django.core.servers.basehttp import ThreadedWSGIServer
 from django.db import connections
 from django.test.testcases import LiveServerThread, QuietWSGIRequestHandler, _StaticFilesHandler
 
-
-def wait_for(predicate, timeout: float = 20.0, every: float = 0.05) -> bool:
-    """Poll `predicate` until it is true or `timeout` seconds pass; returns whether it came true."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(every)
-    return False
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def require_binary(name: str, package: str) -> str:
-    """Path of a peer's binary; a skip on a developer machine without it, a failure on CI."""
-    path = shutil.which(name) or next((p for p in (f"/usr/sbin/{name}", f"/usr/bin/{name}") if os.path.exists(p)),
-                                      None)
-    if path is None:
-        message = f"{name} is not installed (Debian package {package})"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
-    return path
+from tests.support import free_port
 
 
 class _RestartableServerThread(LiveServerThread):

@@ -4,7 +4,6 @@ order after the appliance was away."""
 from __future__ import annotations
 
 import json
-import socket
 import threading
 import time
 from collections.abc import Callable
@@ -16,6 +15,7 @@ from microdc.agent.collectors.simulated import SimulatedCollector
 from microdc.agent.config import AgentConfig
 from microdc.agent.sample import iso_timestamp, new_batch
 from microdc.agent.sender import Backoff, Outcome
+from tests.support import free_port
 
 
 def wait_until(predicate: Callable[[], bool], timeout: float = 20.0, what: str = "condition") -> None:
@@ -62,11 +62,6 @@ class RunningAgent:
         self.thread.join(15)
         assert not self.thread.is_alive(), "agent did not stop"
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 # -- response handling -----------------------------------------------------------------------------------

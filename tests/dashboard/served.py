@@ -9,7 +9,6 @@ Used by the browser test, the two-process test and benchmarks/dashboard_latency.
 import json
 import os
 import secrets
-import socket
 import subprocess
 import sys
 import tempfile
@@ -19,14 +18,11 @@ from pathlib import Path
 
 import httpx
 
+from tests.support import free_port
+
 ROOT = Path(__file__).resolve().parents[2]
 PYTHON = str(ROOT / ".venv" / "bin" / "python") if (ROOT / ".venv" / "bin" / "python").exists() else sys.executable
 
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 class ThrowawayPostgres:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.live import require_binary
+from tests.support import require_binary
 
 from .served import PYTHON, ROOT, ServedAppliance, push
 from .test_served import node_batch

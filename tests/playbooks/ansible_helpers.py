@@ -8,16 +8,11 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import socket
 import subprocess
 import tempfile
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-
-import pytest
 
 from microdc.provisioning.runner import Host, JobResult, run_playbook
 
@@ -29,31 +24,7 @@ NODE_PYTHON = "/usr/bin/python3"
 SKLEARN_PIN = "scikit-learn==1.9.1"
 
 
-def require_binary(path: str, package: str) -> str:
-    """The binary, or skip (fail under CI=true: CI must install it)."""
-    found = shutil.which(path) or (path if os.access(path, os.X_OK) else None)
-    if found:
-        return found
-    message = f"{path} not found; install the Debian package {package}"
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(f"CI: {message}")
-    pytest.skip(message)
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_port(port: int, timeout: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with socket.socket() as s:
-            if s.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.05)
-    raise TimeoutError(f"nothing listens on 127.0.0.1:{port} after {timeout}s")
 
 
 def pid_alive(pid: int) -> bool:

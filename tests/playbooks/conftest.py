@@ -26,11 +26,9 @@ from tests.playbooks.ansible_helpers import (
     HttpPeer,
     Model,
     SshNode,
-    free_port,
-    require_binary,
     stop_supervised,
-    wait_port,
 )
+from tests.support import free_port, require_binary, wait_for_port
 
 
 @pytest.fixture(scope="session")
@@ -67,7 +65,7 @@ def ssh_node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SshNode]:
     log = open(work / "sshd.log", "wb")  # noqa: SIM115 - closed at teardown
     proc = subprocess.Popen([sshd, "-D", "-e", "-f", str(config), "-p", str(port)], stdout=log, stderr=log)
     try:
-        wait_port(port)
+        wait_for_port(port)
     except TimeoutError:
         proc.kill()
         pytest.fail(f"sshd did not start: {(work / 'sshd.log').read_text()}")

@@ -7,7 +7,8 @@ import hashlib
 
 import pytest
 
-from tests.playbooks.ansible_helpers import files_under, free_port
+from tests.playbooks.ansible_helpers import files_under
+from tests.support import free_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.filterwarnings("ignore:This process .* is multi-threaded")]
 

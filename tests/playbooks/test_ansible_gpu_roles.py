@@ -9,7 +9,7 @@ import tarfile
 
 import pytest
 
-from tests.playbooks.ansible_helpers import free_port
+from tests.support import free_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.filterwarnings("ignore:This process .* is multi-threaded")]
 

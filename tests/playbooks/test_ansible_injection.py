@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.playbooks.ansible_helpers import free_port
+from tests.support import free_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.filterwarnings("ignore:This process .* is multi-threaded")]
 

@@ -19,12 +19,12 @@ from tests.playbooks.ansible_helpers import (
     Model,
     SshNode,
     files_under,
-    free_port,
     pid_alive,
     processes_mentioning,
     stop_supervised,
     supervised_pids,
 )
+from tests.support import free_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.filterwarnings("ignore:This process .* is multi-threaded")]
 

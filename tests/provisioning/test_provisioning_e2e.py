@@ -20,8 +20,9 @@ from microdc.nodes.models import Node
 from microdc.provisioning import jobs
 from microdc.provisioning.models import Deployment, NodeLock
 from microdc.provisioning.ssh_keys import ensure_keypair
-from tests.playbooks.ansible_helpers import NODE_PYTHON, files_under, free_port, processes_mentioning
+from tests.playbooks.ansible_helpers import NODE_PYTHON, files_under, processes_mentioning
 from tests.playbooks.conftest import module_file_server, sklearn_model, ssh_node  # noqa: F401 - fixtures
+from tests.support import free_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.filterwarnings("ignore:This process .* is multi-threaded")]
 

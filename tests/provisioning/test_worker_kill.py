@@ -14,7 +14,7 @@ import pytest
 from django.db import connection
 
 from microdc.provisioning.models import Job, NodeLock
-from tests.live import wait_for
+from tests.support import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -10,7 +10,7 @@ from microdc.agent import Agent, AgentConfig
 from microdc.nodes.agent_tokens import issue_agent_token
 from microdc.nodes.models import Node
 from microdc.telemetry.models import AgentState, ReceivedBatch, Sample
-from tests.live import wait_for
+from tests.support import wait_for
 
 
 @pytest.mark.integration

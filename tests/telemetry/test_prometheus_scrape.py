@@ -8,7 +8,7 @@ import pytest
 from django.utils import timezone
 
 from microdc.nodes.agent_tokens import issue_agent_token
-from tests.live import free_port, require_binary
+from tests.support import free_port, require_binary
 
 from .factories import batch, gpu, sample
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import shutil
 import socket
 import subprocess
 import sys
@@ -20,6 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
+from tests.support import free_port, require_binary, stop_process, wait_for_port
 
 REPO = Path(__file__).resolve().parents[3]
 
@@ -32,43 +33,8 @@ def shared_dir() -> Path:
     pytest.fail(f"shared fixtures not found beside or inside {REPO} (expected ../shared/fixtures/redfish)")
 
 
-def free_port(kind: int = socket.SOCK_STREAM) -> int:
-    with socket.socket(socket.AF_INET, kind) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
-def require_binary(name: str, *candidates: str) -> str:
-    """Path of an external binary; skip the test when it is missing, unless CI is set (then fail)."""
-    for candidate in (name, *candidates):
-        found = shutil.which(candidate) or (candidate if os.path.isfile(candidate) else None)
-        if found:
-            return found
-    message = f"{name} is not installed (Debian package: see the test module docstring)"
-    if os.environ.get("CI"):
-        pytest.fail(f"{message}; CI must provide it")
-    pytest.skip(message)
-
-
-def wait_for_tcp(port: int, process: subprocess.Popen | None = None, timeout: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process is not None and process.poll() is not None:
-            raise RuntimeError(f"peer exited with code {process.returncode} before listening on {port}")
-        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.2):
-            return
-        time.sleep(0.05)
-    raise RuntimeError(f"nothing listening on 127.0.0.1:{port} after {timeout} s")
-
-
-def stop_process(process: subprocess.Popen) -> None:
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=5)
 
 
 # --- Redfish: sushy-static ------------------------------------------------------------------------
@@ -88,7 +54,7 @@ def redfish_fixtures() -> Path:
 @pytest.fixture(scope="session")
 def sushy_static() -> Iterator[Callable[..., Peer]]:
     """Start sushy-static on a mockup directory: ``sushy_static(path, cert=None, key=None)``."""
-    binary = require_binary("sushy-static", str(Path(sys.executable).parent / "sushy-static"))
+    binary = require_binary("sushy-static", "sushy-tools (PyPI)", str(Path(sys.executable).parent / "sushy-static"))
     processes: list[subprocess.Popen] = []
 
     def start(mockup: Path, cert: Path | None = None, key: Path | None = None) -> Peer:
@@ -99,7 +65,7 @@ def sushy_static() -> Iterator[Callable[..., Peer]]:
         # sushy-static prints every request's headers: keep them out of the test output.
         process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         processes.append(process)
-        wait_for_tcp(port, process)
+        wait_for_port(port, process)
         return Peer("127.0.0.1", port)
 
     yield start
@@ -120,7 +86,7 @@ class SnmpdPeer(Peer):
 @pytest.fixture(scope="session")
 def start_snmpd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[[dict], SnmpdPeer]]:
     """Start snmpd serving ``{oid: (override type, value)}``, community ``public`` and a v3 user."""
-    binary = require_binary("snmpd", "/usr/sbin/snmpd")
+    binary = require_binary("snmpd", "snmpd")
     processes: list[subprocess.Popen] = []
 
     def start(objects: dict[str, tuple[str, object]]) -> SnmpdPeer:
@@ -177,7 +143,7 @@ def start_prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Calla
     """
     import httpx
 
-    binary = require_binary("prometheus", "/usr/bin/prometheus")
+    binary = require_binary("prometheus", "prometheus")
     cleanups: list[Callable[[], None]] = []
 
     def start(series: dict[str, float]) -> int:
@@ -197,7 +163,7 @@ def start_prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Calla
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )
         cleanups.append(lambda: stop_process(process))
-        wait_for_tcp(port, process, timeout=30)
+        wait_for_port(port, process, timeout=30)
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             with contextlib.suppress(httpx.HTTPError):

@@ -1,0 +1,75 @@
+"""The helpers every test folder shares: free ports, waiting, finding a peer's binary, stopping a peer.
+
+One module, imported as ``from tests.support import ...`` by every test folder, so a fix to how the suite
+waits for a port or finds a binary is made once.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import socket
+import subprocess
+import time
+
+
+def free_port(kind: int = socket.SOCK_STREAM) -> int:
+    """A port on 127.0.0.1 that nothing listens on now (TCP by default, UDP with socket.SOCK_DGRAM)."""
+    with socket.socket(socket.AF_INET, kind) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for(predicate, timeout: float = 20.0, every: float = 0.05) -> bool:
+    """Poll `predicate` until it is true or `timeout` seconds pass; returns whether it came true."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(every)
+    return False
+
+
+def wait_for_port(port: int, process: subprocess.Popen | None = None, timeout: float = 15.0,
+                  host: str = "127.0.0.1") -> None:
+    """Return once something accepts TCP connections on host:port; raise if `process` exits first or time runs out."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            raise RuntimeError(f"peer exited with code {process.returncode} before listening on {port}")
+        with contextlib.suppress(OSError), socket.create_connection((host, port), timeout=0.2):
+            return
+        time.sleep(0.05)
+    raise TimeoutError(f"nothing listens on {host}:{port} after {timeout} s")
+
+
+def require_binary(name: str, package: str, *candidates: str) -> str:
+    """Path of a peer's binary (on PATH, in /usr/sbin or /usr/bin, or one of `candidates`).
+
+    A skip on a developer machine without it; a failure under CI, which must install the Debian `package`.
+    """
+    for candidate in (name, f"/usr/sbin/{name}", f"/usr/bin/{name}", *candidates):
+        found = shutil.which(candidate) or (candidate if os.path.isfile(candidate) and os.access(candidate, os.X_OK)
+                                            else None)
+        if found:
+            return found
+    message = f"{name} is not installed (Debian package {package})"
+    if os.environ.get("CI"):
+        import pytest
+
+        pytest.fail(f"{message}; CI must provide it")
+    import pytest
+
+    pytest.skip(message)
+
+
+def stop_process(process: subprocess.Popen, timeout: float = 5.0) -> None:
+    """SIGTERM, then SIGKILL after `timeout` seconds; waits for the process either way."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=timeout)
