@@ -35,26 +35,42 @@ def insert_samples(rows: Sequence[tuple[int | None, int | None, object, dict]]) 
             )
 
 
-def update_latest(sources) -> None:
-    """Write each source's latest values and rollup mark in one statement (PostgreSQL: one round trip)."""
+def update_latest(marks) -> None:
+    """Move each source's latest values and rollup mark forward, in one statement (PostgreSQL: one round trip).
+
+    marks: (source, earliest sample ts, latest sample ts, its values, its attributes) per source. The values
+    replace the stored ones only when newer, and the dirty mark only when earlier, decided in SQL against
+    the current row, so concurrent writers never keep a later mark or older values.
+    """
     quote = connection.ops.quote_name
-    table = quote(sources[0]._meta.db_table)
+    table = quote(marks[0][0]._meta.db_table)
     adapt = connection.ops.adapt_datetimefield_value
     dumps = json.dumps
-    rows = [(s.pk, adapt(s.last_ts), dumps(s.last_values), dumps(s.last_attributes), adapt(s.dirty_since))
-            for s in sources]
+    rows = sorted((source.pk, adapt(earliest), adapt(ts), dumps(values), dumps(attributes))
+                  for source, earliest, ts, values, attributes in marks)
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
-            values = ", ".join(["(%s::bigint, %s::timestamptz, %s::jsonb, %s::jsonb, %s::timestamptz)"] * len(rows))
+            values = ", ".join(["(%s::bigint, %s::timestamptz, %s::timestamptz, %s::jsonb, %s::jsonb)"] * len(rows))
+            newer = "s.last_ts IS NULL OR v.last_ts >= s.last_ts"
             cursor.execute(
-                f"UPDATE {table} AS s SET last_ts = v.last_ts, last_values = v.last_values, "  # noqa: S608 - model names
-                f"last_attributes = v.last_attributes, dirty_since = v.dirty_since FROM (VALUES {values}) "
-                "AS v(id, last_ts, last_values, last_attributes, dirty_since) WHERE s.id = v.id",
+                f"UPDATE {table} AS s SET "  # noqa: S608 - model names
+                f"last_values = CASE WHEN {newer} THEN v.last_values ELSE s.last_values END, "
+                f"last_attributes = CASE WHEN {newer} THEN v.last_attributes ELSE s.last_attributes END, "
+                "last_ts = GREATEST(s.last_ts, v.last_ts), dirty_since = LEAST(s.dirty_since, v.earliest) "
+                f"FROM (VALUES {values}) AS v(id, earliest, last_ts, last_values, last_attributes) WHERE s.id = v.id",
                 [value for row in rows for value in row],
             )
         else:
+            # Every SET expression sees the row as it was, so each CASE tests the stored last_ts.
+            last_ts, dirty = quote("last_ts"), quote("dirty_since")
+            newer = f"{last_ts} IS NULL OR {last_ts} <= %s"
             cursor.executemany(
-                f"UPDATE {table} SET {quote('last_ts')} = %s, {quote('last_values')} = %s, "  # noqa: S608 - model names
-                f"{quote('last_attributes')} = %s, {quote('dirty_since')} = %s WHERE {quote('id')} = %s",
-                [(*row[1:], row[0]) for row in rows],
+                f"UPDATE {table} SET "  # noqa: S608 - model names
+                f"{quote('last_values')} = CASE WHEN {newer} THEN %s ELSE {quote('last_values')} END, "
+                f"{quote('last_attributes')} = CASE WHEN {newer} THEN %s ELSE {quote('last_attributes')} END, "
+                f"{last_ts} = CASE WHEN {newer} THEN %s ELSE {last_ts} END, "
+                f"{dirty} = CASE WHEN {dirty} IS NULL OR {dirty} > %s THEN %s ELSE {dirty} END "
+                f"WHERE {quote('id')} = %s",
+                [(ts, values, ts, attributes, ts, ts, earliest, earliest, pk)
+                 for pk, earliest, ts, values, attributes in rows],
             )

@@ -26,8 +26,16 @@ class Source(models.Model):
     last_values = models.JSONField(default=dict, blank=True)
     # Non-numeric state of the latest sample: throttle reasons, MIG mode, alarm states.
     last_attributes = models.JSONField(default=dict, blank=True)
-    # Oldest sample not yet rolled up (null: rollups are current).
+    # Oldest sample not yet rolled up (null: rollups are current). Writers only ever move it earlier.
     dirty_since = models.DateTimeField(null=True, blank=True, db_index=True)
+    # A rollup runner's claim (telemetry.rollup_claims): the dirty mark it took, until when it holds the source,
+    # and, after failures, how many in a row, the last error and when to try again.
+    rollup_claimed_since = models.DateTimeField(null=True, blank=True)
+    rollup_claim = models.UUIDField(null=True, blank=True, db_index=True)
+    rollup_lease_until = models.DateTimeField(null=True, blank=True)
+    rollup_failures = models.PositiveIntegerField(default=0)
+    rollup_error = models.TextField(blank=True)
+    rollup_retry_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         indexes = [models.Index(fields=["node", "accelerator"])]

@@ -8,16 +8,19 @@ with a gap is reported as incomplete, never filled in.
 """
 
 import datetime
+import logging
 from collections import defaultdict
 
 from django.conf import settings
-from django.db import transaction
+from django.db import OperationalError, transaction
 from django.utils import timezone
 
+from . import rollup_claims
 from .metrics_catalog import is_counter, is_power
 from .models import ReceivedBatch, Rollup, Sample, Source
 
 UTC = datetime.UTC
+log = logging.getLogger(__name__)
 
 
 def floor_time(ts: datetime.datetime, seconds: int) -> datetime.datetime:
@@ -161,39 +164,80 @@ def _roll_up(source: Source, since: datetime.datetime, rows: list[tuple]) -> int
     return len(minutes)
 
 
-def roll_up_dirty(limit: int = 1000, sources=None) -> int:
+def roll_up_dirty(limit: int = 1000, sources=None, now: datetime.datetime | None = None) -> int:
     """Roll up every source with new samples (of `sources`, a queryset, when given), reading each reporter's
-    samples once. Safe to run in several workers at once. Returns the number of sources rolled up."""
-    claimed: dict[tuple, list[tuple[Source, datetime.datetime]]] = defaultdict(list)
-    candidates = Source.objects.all() if sources is None else sources
-    for source in candidates.filter(dirty_since__isnull=False).order_by("dirty_since")[:limit]:
-        since = source.dirty_since
-        # Claim first: samples that arrive while we compute mark the source dirty again for the next run.
-        if Source.objects.filter(pk=source.pk, dirty_since=since).update(dirty_since=None):
-            claimed[(source.node_id, source.meter_id)].append((source, since))
-    for group in claimed.values():
-        earliest = min(since for _, since in group)
-        # Reach back far enough to find the sample before `since` and the one before its minute.
-        reach = datetime.timedelta(seconds=max_gap() + 2 * Rollup.MINUTE)
-        rows = list(_reporter_samples(group[0][0]).filter(ts__gte=earliest - reach).order_by("ts")
-                    .values_list("ts", "values"))
-        for source, since in group:
-            _roll_up(source, since, rows)
-    return sum(len(group) for group in claimed.values())
+    samples once. Safe to run in several processes at once: each source is claimed by one runner
+    (rollup_claims). A source that fails is put back with backoff and the others go on. Returns the number
+    of sources rolled up."""
+    now = now or timezone.now()
+    try:
+        claimed = rollup_claims.claim(Source.objects.all() if sources is None else sources, limit, now)
+    except OperationalError as exc:  # "database is locked": this run does nothing, the marks stay
+        log.warning("rollup run skipped: %s", exc)
+        return 0
+    groups: dict[tuple, list[Source]] = defaultdict(list)
+    for source in claimed:
+        groups[(source.node_id, source.meter_id)].append(source)
+    settled: set[int] = set()
+    rolled_up = 0
+    try:
+        for group in groups.values():
+            rolled_up += _roll_up_group(group, now, settled)
+    finally:
+        # Whatever stopped the run, what it did not get to goes back to the next one.
+        for source in claimed:
+            if source.pk not in settled:
+                rollup_claims.release(source)
+    return rolled_up
+
+
+def _roll_up_group(group: list[Source], now: datetime.datetime, settled: set[int]) -> int:
+    """Roll up one reporter's claimed sources from one read of its samples."""
+    earliest = min(source.rollup_claimed_since for source in group)
+    # Reach back far enough to find the sample before `since` and the one before its minute.
+    try:
+        with transaction.atomic():
+            rows = list(_reporter_samples(group[0]).filter(ts__gte=earliest - _reach()).order_by("ts")
+                        .values_list("ts", "values"))
+    except Exception as exc:
+        for source in group:
+            _failed(source, exc, now)
+            settled.add(source.pk)
+        return 0
+    rolled_up = 0
+    for source in group:
+        try:
+            _roll_up(source, source.rollup_claimed_since, rows)
+        except Exception as exc:
+            _failed(source, exc, now)
+        else:
+            rollup_claims.finish(source)
+            rolled_up += 1
+        settled.add(source.pk)
+    return rolled_up
+
+
+def _failed(source: Source, exc: Exception, now: datetime.datetime) -> None:
+    error = f"{type(exc).__name__}: {exc}"
+    retry_at = rollup_claims.fail(source, error, now)
+    log.warning("rollup of source %s (%s) failed %d time(s) in a row, next attempt at %s: %s", source.pk,
+                source.key, source.rollup_failures + 1, retry_at.isoformat(), error,
+                exc_info=not isinstance(exc, OperationalError))
+
+
+def _reach() -> datetime.timedelta:
+    """How far before a source's first new sample its rollup reads: the sample before it, and the minute
+    that sample starts in."""
+    return datetime.timedelta(seconds=max_gap() + 2 * Rollup.MINUTE)
 
 
 def prune(now: datetime.datetime | None = None) -> dict[str, int]:
-    """Delete what is past retention: raw samples (once rolled up), minute and hour rollups, batch ids."""
+    """Delete what is past retention: raw samples (only what is rolled up), minute and hour rollups, batch ids."""
     now = now or timezone.now()
     hours = datetime.timedelta(hours=1)
     days = datetime.timedelta(days=1)
-    raw_cutoff = now - settings.MICRODC_RAW_RETENTION_HOURS * hours
-    # Samples not rolled up yet stay, whatever their age.
-    dirty = Source.objects.filter(dirty_since__lt=raw_cutoff)
-    old = Sample.objects.filter(ts__lt=raw_cutoff)
     deleted = {
-        "samples": old.exclude(node__in=dirty.filter(meter__isnull=True).values("node"))
-                      .exclude(meter__in=dirty.filter(meter__isnull=False).values("meter")).delete()[0],
+        "samples": _prune_samples(now - settings.MICRODC_RAW_RETENTION_HOURS * hours),
         "minute_rollups": Rollup.objects.filter(
             resolution=Rollup.MINUTE, start__lt=now - settings.MICRODC_ROLLUP_MINUTE_RETENTION_DAYS * days
         ).delete()[0],
@@ -203,4 +247,24 @@ def prune(now: datetime.datetime | None = None) -> dict[str, int]:
         # Agents re-send within their spool's lifetime; a week of batch ids covers any realistic outage.
         "batch_ids": ReceivedBatch.objects.filter(received__lt=now - 7 * days).delete()[0],
     }
+    return deleted
+
+
+def _prune_samples(cutoff: datetime.datetime) -> int:
+    """Delete raw samples older than `cutoff`, but of a reporter with a source not rolled up (dirty, claimed
+    or failing) only those older than what that rollup will read."""
+    bounds: dict[tuple[str, int], datetime.datetime] = {}
+    pending = (Source.objects.annotate(pending=rollup_claims.pending_since())
+               .filter(pending__lt=cutoff + _reach()).values_list("node_id", "meter_id", "pending"))
+    for node_id, meter_id, since in pending:
+        reporter = ("meter", meter_id) if meter_id is not None else ("node", node_id)
+        bound = since - _reach()
+        bounds[reporter] = min(bounds.get(reporter, bound), bound)
+    old = Sample.objects.filter(ts__lt=cutoff)
+    held = {kind: [pk for k, pk in bounds if k == kind] for kind in ("node", "meter")}
+    deleted = (old.exclude(node__in=held["node"], meter__isnull=True).exclude(meter__in=held["meter"])
+               .delete()[0])
+    for (kind, pk), bound in bounds.items():
+        rows = old.filter(meter_id=pk) if kind == "meter" else old.filter(node_id=pk, meter__isnull=True)
+        deleted += rows.filter(ts__lt=bound).delete()[0]
     return deleted

@@ -21,13 +21,18 @@ class Reading(NamedTuple):
 
 
 def sources_by_key(wanted: dict[str, dict[str, Any]]) -> dict[str, Source]:
-    """Fetch sources by key, creating the missing ones from `wanted[key]` (their fields)."""
-    found = {s.key: s for s in Source.objects.filter(key__in=list(wanted))}
+    """Fetch sources by key, creating the missing ones from `wanted[key]` (their fields).
+
+    The rows stay locked (PostgreSQL) until the caller's transaction ends, taken in id order so that two
+    batches of one reporter at once queue behind each other instead of deadlocking in the update.
+    """
+    found = {s.key: s for s in Source.objects.filter(key__in=list(wanted)).order_by("pk").select_for_update()}
     missing = [Source(key=key, **fields) for key, fields in wanted.items() if key not in found]
     if missing:
         # ignore_conflicts: a concurrent request may create the same source; fetch whatever won.
         Source.objects.bulk_create(missing, ignore_conflicts=True)
-        found |= {s.key: s for s in Source.objects.filter(key__in=[s.key for s in missing])}
+        found |= {s.key: s for s in Source.objects.filter(key__in=[s.key for s in missing]).order_by("pk")
+                  .select_for_update()}
     return found
 
 
@@ -35,23 +40,27 @@ def store(readings: Iterable[Reading]) -> int:
     """Insert the readings (one row per reporter and instant), move each source's latest values forward, and
     mark what needs rolling up. Returns the number of rows written."""
     rows: dict[tuple, dict[str, dict]] = {}
-    keys: dict[int, str] = {}  # by Python identity: model hashing costs more than the rest of the loop
-    touched: list[Source] = []
-    for source, ts, values, attributes in readings:
-        key = keys.get(id(source))
-        if key is None:
-            key = keys[id(source)] = str(source.id)
-            touched.append(source)
-        rows.setdefault((source.node_id if source.meter_id is None else None, source.meter_id, ts), {})[key] = values
-        # A backfilled (older) sample must not replace a newer latest value.
-        if source.last_ts is None or ts >= source.last_ts:
-            source.last_ts = ts
-            source.last_values = values
-            source.last_attributes = attributes
-        if source.dirty_since is None or ts < source.dirty_since:
-            source.dirty_since = ts
+    # By Python identity (model hashing costs more than the rest of the loop): [source, earliest ts, latest].
+    marks: dict[int, list] = {}
+    for reading in readings:
+        source, ts, values, attributes = reading
+        mark = marks.get(id(source))
+        if mark is None:
+            mark = marks[id(source)] = [source, ts, reading]
+        elif ts < mark[1]:
+            mark[1] = ts
+        if ts >= mark[2].ts:
+            mark[2] = reading
+        rows.setdefault((source.node_id if source.meter_id is None else None, source.meter_id, ts),
+                        {})[str(source.id)] = values
     if not rows:
         return 0
     insert_samples([(node_id, meter_id, ts, values) for (node_id, meter_id, ts), values in rows.items()])
-    update_latest(touched)
+    # The database keeps the later latest values and the earlier dirty mark of this batch and whatever a
+    # concurrent writer stored (bulk.update_latest); the in-memory sources only learn this batch's.
+    update_latest([(source, earliest, latest.ts, latest.values, latest.attributes)
+                   for source, earliest, latest in marks.values()])
+    for source, _, latest in marks.values():
+        if source.last_ts is None or latest.ts >= source.last_ts:
+            source.last_ts, source.last_values, source.last_attributes = latest.ts, latest.values, latest.attributes
     return len(rows)

@@ -18,6 +18,7 @@ from ..batch import BatchError
 from ..ingest import ingest_batch, record_rejection
 from ..metrics_catalog import is_counter, unit_of
 from ..models import Rollup, Sample, Source
+from ..rollup_claims import pending_since
 from ..selectors import node_live_values
 
 MAX_POINTS = 10_000
@@ -178,3 +179,31 @@ class LatestView(APIView):
         if node is None:
             raise ValidationError({"node": f"no node {ref!r}"})
         return Response({"node": node.pk, "hostname": node.hostname, "sources": node_live_values(node)})
+
+
+FAILING_SHOWN = 100
+
+
+class RollupStatusView(APIView):
+    """How far rollups are behind: sources with samples not rolled up yet, and the ones whose rollup fails
+    (retried with backoff; their raw samples are kept until they are rolled up)."""
+
+    @extend_schema(responses={200: inline_serializer("RollupStatus", {
+        "pending_sources": serializers.IntegerField(), "oldest_pending": serializers.DateTimeField(allow_null=True),
+        "claimed_sources": serializers.IntegerField(), "failing_sources": serializers.IntegerField(),
+        "failing": serializers.ListField(child=serializers.DictField())})})
+    def get(self, request):
+        now = timezone.now()
+        pending = Source.objects.annotate(pending=pending_since()).filter(pending__isnull=False)
+        failing = pending.filter(rollup_failures__gt=0)
+        oldest = pending.order_by("pending").values_list("pending", flat=True).first()
+        return Response({
+            "pending_sources": pending.count(),
+            "oldest_pending": oldest,
+            "claimed_sources": pending.filter(rollup_lease_until__gte=now).count(),
+            "failing_sources": failing.count(),
+            "failing": [{"source": s.key, "node": s.node_id, "accelerator": s.accelerator_id, "meter": s.meter_id,
+                         "pending_since": s.pending, "failures": s.rollup_failures, "last_error": s.rollup_error,
+                         "next_attempt": s.rollup_retry_at}
+                        for s in failing.order_by("-rollup_failures", "pk")[:FAILING_SHOWN]],
+        })
