@@ -73,3 +73,13 @@ def stop_process(process: subprocess.Popen, timeout: float = 5.0) -> None:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait(timeout=timeout)
+
+
+def shared_database_url() -> str:
+    """DATABASE_URL of the database this test run uses, for real processes a test starts to share it."""
+    from django.db import connection
+
+    db = connection.settings_dict
+    if connection.vendor == "sqlite":
+        return f"sqlite:///{db['NAME']}"
+    return f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"

@@ -11,10 +11,9 @@ import time
 from pathlib import Path
 
 import pytest
-from django.db import connection
 
 from microdc.provisioning.models import Job, NodeLock
-from tests.support import wait_for
+from tests.support import shared_database_url, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -38,20 +37,13 @@ class TrickleHandler(http.server.BaseHTTPRequestHandler):
         pass
 
 
-def database_url() -> str:
-    db = connection.settings_dict
-    if connection.vendor == "sqlite":
-        return f"sqlite:///{db['NAME']}"
-    return f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
-
-
 @pytest.mark.integration
 @pytest.mark.django_db(transaction=True)
 def test_killed_worker_leaves_the_job_interrupted_and_the_node_unlocked(client_for, node, settings, tmp_path):
     settings.TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), TrickleHandler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    env = dict(os.environ, DATABASE_URL=database_url(), MICRODC_DATA_DIR=str(settings.DATA_DIR),
+    env = dict(os.environ, DATABASE_URL=shared_database_url(), MICRODC_DATA_DIR=str(settings.DATA_DIR),
                DJANGO_SETTINGS_MODULE="microdc.settings", MICRODC_LOG_LEVEL="WARNING")
 
     def start_worker():
