@@ -42,11 +42,13 @@ def _claimable(queryset, now: datetime.datetime):
 
 
 def claim(candidates, limit: int, now: datetime.datetime) -> list[Source]:
-    """Claim up to `limit` of `candidates` (a Source queryset) that need rolling up and no other runner
-    holds, oldest mark first. Each returned source's `rollup_claimed_since` is where to roll up from."""
+    """Claim up to `limit` of `candidates` (a Source queryset; None: all sources) that need rolling up and no
+    other runner holds, oldest mark first. Each returned source's `rollup_claimed_since` is where to roll up
+    from."""
     token = uuid.uuid4()
     with transaction.atomic():
-        mine = Source.objects.filter(pk__in=candidates.values("pk"))
+        # A plain filter on the table itself: FOR UPDATE can't lock through a caller's outer joins.
+        mine = Source.objects.all() if candidates is None else Source.objects.filter(pk__in=candidates.values("pk"))
         ids = list(_claimable(mine, now).order_by(pending_since().asc())
                    .select_for_update(skip_locked=True).values_list("pk", flat=True)[:limit])
         if not ids:
@@ -62,10 +64,16 @@ def _held(source: Source):
     return Source.objects.filter(pk=source.pk, rollup_claim=source.rollup_claim)
 
 
+class ClaimLost(Exception):
+    """The lease ran out and another runner holds the source now: what this runner computed is stale."""
+
+
 def finish(source: Source) -> None:
-    """The claimed mark is rolled up."""
-    _held(source).update(rollup_claimed_since=None, rollup_claim=None, rollup_lease_until=None,
-                         rollup_failures=0, rollup_error="", rollup_retry_at=None)
+    """The claimed mark is rolled up. Run it in the transaction that wrote the rollups, so that they are
+    undone (ClaimLost) when the claim is no longer this runner's."""
+    if not _held(source).update(rollup_claimed_since=None, rollup_claim=None, rollup_lease_until=None,
+                                rollup_failures=0, rollup_error="", rollup_retry_at=None):
+        raise ClaimLost(f"source {source.pk} is claimed by another runner now")
 
 
 def release(source: Source) -> None:

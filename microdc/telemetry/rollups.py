@@ -171,7 +171,7 @@ def roll_up_dirty(limit: int = 1000, sources=None, now: datetime.datetime | None
     of sources rolled up."""
     now = now or timezone.now()
     try:
-        claimed = rollup_claims.claim(Source.objects.all() if sources is None else sources, limit, now)
+        claimed = rollup_claims.claim(sources, limit, now)
     except OperationalError as exc:  # "database is locked": this run does nothing, the marks stay
         log.warning("rollup run skipped: %s", exc)
         return 0
@@ -207,11 +207,14 @@ def _roll_up_group(group: list[Source], now: datetime.datetime, settled: set[int
     rolled_up = 0
     for source in group:
         try:
-            _roll_up(source, source.rollup_claimed_since, rows)
+            with transaction.atomic():
+                _roll_up(source, source.rollup_claimed_since, rows)
+                rollup_claims.finish(source)
+        except rollup_claims.ClaimLost as exc:
+            log.warning("rollup of source %s (%s) discarded: %s", source.pk, source.key, exc)
         except Exception as exc:
             _failed(source, exc, now)
         else:
-            rollup_claims.finish(source)
             rolled_up += 1
         settled.add(source.pk)
     return rolled_up

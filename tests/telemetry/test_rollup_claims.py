@@ -3,6 +3,7 @@ that stops puts back what it did not reach, a dead runner's claim is taken over,
 dirty mark, and prune keeps every raw sample a pending rollup still reads."""
 
 import datetime
+import uuid
 
 import pytest
 from django.db import OperationalError
@@ -142,6 +143,23 @@ def test_a_dead_runners_claim_is_taken_over_after_its_lease(sources):
     minutes = Rollup.objects.filter(source=source, resolution=Rollup.MINUTE).order_by("start")
     assert [m.start for m in minutes] == [at(0), at(60), at(120)]
     assert Rollup.objects.get(source=source, resolution=Rollup.HOUR).stats["power_watts"]["n"] == 18
+
+
+@pytest.mark.django_db
+def test_a_runner_whose_lease_ran_out_writes_nothing(sources, monkeypatch):
+    source = sources["a"]
+    feed(source, range(0, 60, 10))
+    real = rollups._roll_up_group
+    taken_over = uuid.uuid4()
+
+    def roll_up_too_slowly(group, now, settled):
+        Source.objects.filter(pk=source.pk).update(rollup_claim=taken_over)  # another runner took it over
+        return real(group, now, settled)
+
+    monkeypatch.setattr(rollups, "_roll_up_group", roll_up_too_slowly)
+    assert roll_up_dirty(now=NOW) == 0
+    assert not Rollup.objects.filter(source=source).exists()
+    assert fresh(source).rollup_claim == taken_over and fresh(source).rollup_claimed_since == T0
 
 
 @pytest.mark.django_db
