@@ -141,7 +141,7 @@ def _reporter_samples(source: Source):
 
 def _roll_up(source: Source, since: datetime.datetime, rows: list[tuple]) -> int:
     """Recompute the buckets that samples at or after `since` change, from the reporter's rows (ts, values)
-    which reach back at least one gap before `since`."""
+    which reach back at least one gap before `since`. The caller holds the transaction."""
     key = str(source.pk)
     mine = [(ts, values[key]) for ts, values in rows if key in values]
     # The interval ending in the first new sample starts at the sample before it: recompute from there.
@@ -152,15 +152,14 @@ def _roll_up(source: Source, since: datetime.datetime, rows: list[tuple]) -> int
     if not mine:
         return 0
     minutes = {begin: b for begin, b in _minute_buckets(mine, seed).items() if begin >= start}
-    with transaction.atomic():
-        _upsert(source, Rollup.MINUTE, minutes)
-        first_hour = floor_time(min(minutes), Rollup.HOUR)
-        last_hour = floor_time(max(minutes), Rollup.HOUR) + datetime.timedelta(hours=1)
-        hours: dict[datetime.datetime, _Bucket] = defaultdict(_Bucket)
-        for minute in Rollup.objects.filter(source=source, resolution=Rollup.MINUTE, start__gte=first_hour,
-                                            start__lt=last_hour).order_by("start"):
-            _merge_into_hour(hours[floor_time(minute.start, Rollup.HOUR)], minute)
-        _upsert(source, Rollup.HOUR, hours)
+    _upsert(source, Rollup.MINUTE, minutes)
+    first_hour = floor_time(min(minutes), Rollup.HOUR)
+    last_hour = floor_time(max(minutes), Rollup.HOUR) + datetime.timedelta(hours=1)
+    hours: dict[datetime.datetime, _Bucket] = defaultdict(_Bucket)
+    for minute in Rollup.objects.filter(source=source, resolution=Rollup.MINUTE, start__gte=first_hour,
+                                        start__lt=last_hour).order_by("start"):
+        _merge_into_hour(hours[floor_time(minute.start, Rollup.HOUR)], minute)
+    _upsert(source, Rollup.HOUR, hours)
     return len(minutes)
 
 
@@ -194,7 +193,6 @@ def roll_up_dirty(limit: int = 1000, sources=None, now: datetime.datetime | None
 def _roll_up_group(group: list[Source], now: datetime.datetime, settled: set[int]) -> int:
     """Roll up one reporter's claimed sources from one read of its samples."""
     earliest = min(source.rollup_claimed_since for source in group)
-    # Reach back far enough to find the sample before `since` and the one before its minute.
     try:
         with transaction.atomic():
             rows = list(_reporter_samples(group[0]).filter(ts__gte=earliest - _reach()).order_by("ts")
@@ -207,6 +205,7 @@ def _roll_up_group(group: list[Source], now: datetime.datetime, settled: set[int
     rolled_up = 0
     for source in group:
         try:
+            # The buckets and the end of the claim together: a failure or a lost claim writes neither.
             with transaction.atomic():
                 _roll_up(source, source.rollup_claimed_since, rows)
                 rollup_claims.finish(source)
