@@ -52,6 +52,8 @@ POLICIES: dict[str, Policy] = {
     "provisioning.deploymentrevision": HISTORY,
     "provisioning.job": HISTORY,
     "provisioning.jobevent": HISTORY,
+    # django-tasks-db's results of background tasks (microdc.worker.admin); only the worker writes them.
+    "django_tasks_database.dbtaskresult": Policy(view=Role.ADMIN, add=None, change=None, delete=None),
 }
 
 
