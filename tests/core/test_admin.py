@@ -78,7 +78,7 @@ def test_history_cannot_be_deleted_in_the_admin(browser, users, role, node):
     # Viewing stays open (the API shows deployments and jobs to every role), without a delete action.
     assert client.get(f"/admin/provisioning/job/{job.pk}/change/").status_code == 200
     listing = client.get("/admin/provisioning/job/")
-    assert "delete_selected" not in dict(listing.context["action_form"].fields["action"].choices)
+    assert listing.status_code == 200 and 'value="delete_selected"' not in listing.content.decode()
 
 
 @pytest.mark.django_db
