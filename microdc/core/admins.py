@@ -20,7 +20,8 @@ def keep_an_admin(leaving: Iterable[int | str]) -> None:
     """Refuse if the users in `leaving` (about to be deleted, deactivated or demoted) are all the active admins.
 
     Locks the active admins' rows (SELECT ... FOR UPDATE), so call it inside the transaction that then makes the
-    change: two concurrent demotions queue here, and the second sees that the first admin is already gone.
+    change: two concurrent demotions queue here, and the second sees that the first admin is already gone. (On
+    SQLite the lock is a no-op, but its IMMEDIATE transactions, see settings, let one writer in at a time.)
     """
     leaving = {int(pk) for pk in leaving}
     admins = (User.objects.select_for_update().filter(is_active=True)
