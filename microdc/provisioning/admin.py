@@ -4,6 +4,7 @@ deployments change through the API, which runs the jobs that apply the change, a
 from django.contrib import admin
 
 from microdc.core.admin import AuditedModelAdmin, PolicyInline
+from microdc.core.roles import Role, has_role
 
 from .models import Deployment, DeploymentRevision, Job, JobEvent, SigningKey
 
@@ -18,6 +19,10 @@ class RevisionInline(PolicyInline):
     extra = 0
     fields = ["number", "artifact", "artifact_sha256", "port", "created", "created_by"]
     readonly_fields = fields
+
+    def get_fields(self, request, obj=None):
+        # An artifact URL can carry credentials or a signed query string, which viewers are not shown.
+        return self.fields if has_role(request.user, Role.OPERATOR) else [f for f in self.fields if f != "artifact"]
 
 
 @admin.register(Deployment)

@@ -8,7 +8,7 @@ from microdc.core.models import ApiToken, AuditEvent
 from microdc.core.roles import Role
 from microdc.core.tokens import issue_token
 from microdc.nodes.models import Accelerator, Rack
-from microdc.provisioning.models import Deployment, Job, JobEvent, SigningKey
+from microdc.provisioning.models import Deployment, DeploymentRevision, Job, JobEvent, SigningKey
 
 PUBLIC_KEY = "MCowBQYDK2VwAyEAGb9ECWmEzf6FQbrBZ9w7lshQhqowtrbLDFw4rXAxZuE="
 
@@ -153,3 +153,14 @@ def test_password_change_in_the_admin_is_audited_masked(browser, users):
     assert viewer.check_password("another-long-passphrase-7")
     event = AuditEvent.objects.get(object_type="core.user", object_id=str(viewer.pk), source="admin")
     assert event.changes == {"password": {"old": MASK, "new": MASK}}
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("role", list(Role))
+def test_viewers_are_not_shown_artifact_urls(browser, users, role):
+    deployment = Deployment.objects.create(name="llm", runtime="vllm")
+    DeploymentRevision.objects.create(deployment=deployment, number=1, port=8001, artifact_sha256="0" * 64,
+                                      artifact="https://ci:hunter2@registry.example/llm.tar?sig=abc")
+    page = browser(role).get(f"/admin/provisioning/deployment/{deployment.pk}/change/").content.decode()
+    assert ("hunter2" in page) == (role != Role.VIEWER)
+    assert "0" * 64 in page
