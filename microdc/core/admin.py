@@ -10,6 +10,7 @@ from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.http import HttpResponseRedirect
+from django.urls import reverse
 
 from . import admins, audit, policy, tokens
 from .models import ApiToken, AuditEvent, User
@@ -131,7 +132,7 @@ class UserAdmin(AuditedModelAdmin, DjangoUserAdmin):
         with transaction.atomic():
             user = self.get_object(request, unquote(object_id))
             if user is not None and not self._keeps_an_admin(request, [user.pk]):
-                return HttpResponseRedirect(request.path)
+                return HttpResponseRedirect(reverse("admin:core_user_change", args=[user.pk]))
             return super().delete_view(request, object_id, extra_context)
 
     @admin.action(permissions=["delete"], description=django_delete_selected.short_description)

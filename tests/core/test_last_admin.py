@@ -74,7 +74,7 @@ def test_admin_change_form_refuses_to_demote_the_last_admin(admin_browser, users
 def test_admin_delete_refuses_the_last_admin(admin_browser, users, make_user):
     admin = users[Role.ADMIN]
     response = admin_browser.post(f"/admin/core/user/{admin.pk}/delete/", {"post": "yes"})
-    assert response.status_code == 302
+    assert response.status_code == 302 and response.url == f"/admin/core/user/{admin.pk}/change/"
     assert User.objects.filter(pk=admin.pk).exists()
     assert any("last active admin" in str(m) for m in get_messages(response.wsgi_request))
 
