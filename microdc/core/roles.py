@@ -1,4 +1,4 @@
-"""The three roles of ARCHITECTURE.md and the one place that says what each may do.
+"""The three roles of ARCHITECTURE.md; what each may do to each model is microdc.core.policy.
 
 viewer: facilities staff; reads everything, acknowledges alerts.
 operator: viewer + deploys and removes model servers.
@@ -15,9 +15,6 @@ class Role(models.TextChoices):
 
 
 _RANK = {Role.VIEWER: 0, Role.OPERATOR: 1, Role.ADMIN: 2}
-
-# Apps whose objects operators may change (model servers and their jobs).
-OPERATOR_APPS = frozenset({"provisioning"})
 
 
 def role_of(user) -> Role | None:

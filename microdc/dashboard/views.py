@@ -14,6 +14,7 @@ from django.http import Http404, JsonResponse
 from django.shortcuts import get_object_or_404, render
 from django.views.decorators.http import require_GET
 
+from microdc.core import policy
 from microdc.core.models import AuditEvent
 from microdc.nodes.models import FacilityMeter, Node, Rack, Site
 from microdc.telemetry.models import Source
@@ -83,8 +84,10 @@ def overview(request):
     summary = summarize(state)
     nodes = state.node_views("site")
     racks = [{"rack": rack, "nodes": [n for n in nodes if n["rack"] == rack.pk]} for rack in state.racks]
-    audit = list(AuditEvent.objects.order_by("-timestamp", "-id")
-                 .values("timestamp", "actor_name", "source", "action", "object_type", "object_repr")[:AUDIT_ROWS])
+    # The audit trail is admin-only, as /api/v1/audit/ is; others get no panel (None), not an empty one.
+    audit = (list(AuditEvent.objects.order_by("-timestamp", "-id")
+                  .values("timestamp", "actor_name", "source", "action", "object_type", "object_repr")[:AUDIT_ROWS])
+             if policy.allows(request.user, AuditEvent, "view") else None)
     return render(request, "dashboard/overview.html", _context(
         request, "overview", site, [f"site.{site.pk}"], summary=summary, racks=racks, audit=audit,
         live={"nodes": {str(n["id"]): n for n in nodes}, "summary": summary}))

@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from microdc.core.admin import AuditedModelAdmin
+from microdc.core.admin import AuditedModelAdmin, PolicyInline
 
 from .models import Accelerator, Node, Rack, Site
 
@@ -18,7 +18,7 @@ class RackAdmin(AuditedModelAdmin):
     search_fields = ["name"]
 
 
-class AcceleratorInline(admin.TabularInline):
+class AcceleratorInline(PolicyInline):
     model = Accelerator
     extra = 0
 

@@ -10,7 +10,7 @@ from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
-from .. import audit, tokens
+from .. import admins, audit, tokens
 from ..models import ApiToken, AuditEvent, User
 from ..roles import Role, has_role
 from .serializers import (
@@ -26,11 +26,22 @@ from .viewsets import AuditedModelViewSet
 class UserViewSet(AuditedModelViewSet):
     queryset = User.objects.order_by("username")
     serializer_class = UserSerializer
-    read_role = Role.ADMIN
-    write_role = Role.ADMIN
     filterset_fields = ["role", "is_active"]
     search_fields = ["username", "first_name", "last_name", "email"]
     ordering_fields = ["username", "date_joined", "last_login"]
+
+    def perform_update(self, serializer):
+        user, data = serializer.instance, serializer.validated_data
+        with transaction.atomic():
+            if not admins.is_admin(role=data.get("role", user.role), is_active=data.get("is_active", user.is_active),
+                                   is_superuser=user.is_superuser):
+                admins.keep_an_admin([user.pk])
+            super().perform_update(serializer)
+
+    def perform_destroy(self, instance):
+        with transaction.atomic():
+            admins.keep_an_admin([instance.pk])
+            super().perform_destroy(instance)
 
 
 class ObtainTokenView(APIView):
@@ -69,15 +80,14 @@ class ApiTokenViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.D
                       viewsets.GenericViewSet):
     """Your API tokens (admins: everyone's). DELETE revokes; the key itself is never shown again."""
 
+    # Anyone may manage their own tokens (a viewer's read-only script needs one too): see get_queryset.
+    queryset = ApiToken.objects.select_related("user")
     serializer_class = ApiTokenSerializer
-    # Anyone may manage their own tokens: a viewer's read-only script needs one too.
-    read_role = Role.VIEWER
-    write_role = Role.VIEWER
     filterset_fields = ["user"]
     search_fields = ["name", "key_id"]
 
     def get_queryset(self):
-        queryset = ApiToken.objects.select_related("user")
+        queryset = super().get_queryset()
         if getattr(self, "swagger_fake_view", False):
             return queryset.none()
         if has_role(self.request.user, Role.ADMIN):
@@ -120,7 +130,6 @@ class AuditEventFilter(filters.FilterSet):
 class AuditEventViewSet(viewsets.ReadOnlyModelViewSet):
     queryset = AuditEvent.objects.all()
     serializer_class = AuditEventSerializer
-    read_role = Role.ADMIN
     filterset_class = AuditEventFilter
     search_fields = ["actor_name", "object_repr"]
     ordering_fields = ["timestamp"]

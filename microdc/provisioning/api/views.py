@@ -58,7 +58,6 @@ class DeploymentViewSet(AuditedModelViewSet):
 
     queryset = Deployment.objects.select_related("current_revision").prefetch_related("current_revision__nodes")
     serializer_class = DeploymentSerializer
-    write_role = Role.OPERATOR
     filterset_fields = ["runtime", "status"]
     search_fields = ["name"]
     http_method_names = ["get", "post", "patch", "delete", "head", "options"]
@@ -141,7 +140,7 @@ class DeploymentViewSet(AuditedModelViewSet):
 class JobViewSet(viewsets.ReadOnlyModelViewSet):
     queryset = Job.objects.select_related("revision").prefetch_related("nodes")
     serializer_class = JobSerializer
-    write_role = Role.OPERATOR
+    action_roles = {"cancel": Role.OPERATOR}
     filterset_fields = ["kind", "status", "deployment"]
     ordering_fields = ["created"]
 
