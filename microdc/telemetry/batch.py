@@ -93,10 +93,24 @@ def _metrics(obj: dict, where: str) -> dict[str, float]:
                 raise BatchError(f"{where}.metrics", f"bad metric name {str(name)[:70]!r}")
             if len(_KNOWN_NAMES) < 4096:
                 _KNOWN_NAMES.add(name)
-        kind = type(value)  # exact types: bool is not a number here
-        if not ((kind is float and _isfinite(value)) or kind is int):
-            raise BatchError(f"{where}.metrics.{name}", f"must be a finite number, got {value!r}"[:200])
+        if not finite_number(value):
+            raise BatchError(f"{where}.metrics.{name}",
+                             f"must be a finite number that float64 can hold, got {value!r}"[:200])
     return metrics
+
+
+def finite_number(value: Any) -> bool:
+    """What every stored value must be: an int or float (bool is not a number here), finite, within float64.
+
+    JSON allows integers of any length and Python's decoder accepts NaN and Infinity; stored, either breaks
+    every later float() of it (the /metrics render, rollups)."""
+    kind = type(value)
+    if kind is not float and kind is not int:
+        return False
+    try:
+        return _isfinite(value)
+    except OverflowError:  # an int beyond float64's range
+        return False
 
 
 def _timestamp(value: Any, where: str, now: datetime.datetime) -> datetime.datetime:
@@ -127,11 +141,16 @@ def _fast_device(raw: Any) -> Device | None:
             or not 0 < len(uuid_text) <= 100 or type(name) is not str or len(name) > 100
             or type(vendor) is not str or len(vendor) > 50 or type(metrics) is not dict):
         return None
-    # Whole-dict checks in C: known names, number types, and finite (a sum is finite only if every term is;
-    # an overflow only sends the entry to the precise path).
+    # Whole-dict checks in C: known names, number types, and finite (a sum is finite only if every term is).
+    # An overflow (an int beyond float64, or a sum of large floats) only sends the entry to the precise path,
+    # which checks each value with finite_number.
     values = metrics.values()
-    if (not _KNOWN_NAMES.issuperset(metrics) or not all(map(_NUMBER_TYPES.__contains__, map(type, values)))
-            or not _isfinite(sum(values))):
+    if not _KNOWN_NAMES.issuperset(metrics) or not all(map(_NUMBER_TYPES.__contains__, map(type, values))):
+        return None
+    try:
+        if not _isfinite(sum(values)):
+            return None
+    except OverflowError:
         return None
     attributes = {}
     if "throttle_reasons" in raw:

@@ -1,0 +1,128 @@
+"""Numbers float64 cannot hold, and non-finite ones, are refused at the edge on every path (nothing stored), so
+/metrics and the rollup run never meet them."""
+
+import datetime
+import json
+
+import pytest
+from django.utils import timezone
+from rest_framework.test import APIClient
+
+from microdc.nodes.agent_tokens import issue_agent_token
+from microdc.nodes.models import FacilityMeter
+from microdc.telemetry.models import ReceivedBatch, Sample, Source
+from microdc.telemetry.rollups import roll_up_dirty
+
+from .factories import batch, gpu, sample
+
+UUID0 = "GPU-00000000-0000-0000-0000-000000000000"
+HUGE = "1" + "0" * 400  # an integer literal float64 cannot hold (1e400)
+# Written into the JSON text as is: json.dumps cannot produce these from Python values.
+POISON = [HUGE, "-" + HUGE, "NaN", "Infinity", "-Infinity", "1e400"]
+
+
+@pytest.fixture
+def agent(node):
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {issue_agent_token(node)}")
+    return client
+
+
+def body_with(node, poison: str, where: str) -> str:
+    """A batch whose value at `where` is the JSON token `poison`: a known device metric (the fast path), a metric
+    name not seen before (the precise path) or a sensor's metric."""
+    now = timezone.now()
+    devices = [gpu(0, UUID0, power_watts="POISON" if where == "device" else 300.0)]
+    if where == "new_name":
+        devices[0]["metrics"]["never_seen_before_ratio"] = "POISON"
+    sensors = [{"source": "hwmon", "chip": "coretemp", "name": "Package id 0",
+                "metrics": {"temperature_celsius": 50.0}},
+               {"source": "rapl", "chip": "intel-rapl:0", "name": "package-0",
+                "metrics": {"energy_joules": "POISON" if where == "sensor" else 5.0}}]
+    text = json.dumps(batch(node.hostname, [sample(now - datetime.timedelta(seconds=5), [gpu(0, UUID0)]),
+                                            sample(now, devices, sensors)]))
+    return text.replace('"POISON"', poison)
+
+
+FIELDS = {"device": "samples[1].devices[0].metrics.power_watts",
+          "new_name": "samples[1].devices[0].metrics.never_seen_before_ratio",
+          "sensor": "samples[1].sensors[1].metrics.energy_joules"}
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("where", list(FIELDS))
+@pytest.mark.parametrize("poison", POISON, ids=["huge", "-huge", "nan", "inf", "-inf", "1e400"])
+def test_poison_value_is_refused_naming_the_field(agent, node, client, where, poison):
+    response = agent.generic("POST", "/api/v1/telemetry/", body_with(node, poison, where),
+                             content_type="application/json")
+    assert response.status_code == 400, response.content
+    assert response.json()["field"] == FIELDS[where]
+    assert "finite number" in response.json()["detail"]
+    assert not Sample.objects.exists() and not ReceivedBatch.objects.exists() and not Source.objects.exists()
+    # What a stored poison value broke before: every scrape answered 500 and the rollup run raised.
+    assert client.get("/metrics").status_code == 200
+    roll_up_dirty()
+
+
+@pytest.mark.django_db
+def test_largest_float64_integer_is_accepted(agent, node):
+    largest = str(int(1.7976931348623157e308))
+    response = agent.generic("POST", "/api/v1/telemetry/", body_with(node, largest, "sensor"),
+                             content_type="application/json")
+    assert response.status_code == 202, response.content
+
+
+@pytest.fixture
+def push_meter(site):
+    return FacilityMeter.objects.create(site=site, name="Chiller", kind="chiller", boundary="cooling", protocol="push")
+
+
+def push_readings(client, meter, text: str):
+    return client.generic("POST", f"/api/v1/meters/{meter.pk}/readings/", text, content_type="application/json")
+
+
+def readings_with(poison: str) -> str:
+    return ('{"readings": [{"quantity": "power_watts", "value": 10.0}, '
+            f'{{"quantity": "energy_joules", "value": {poison}}}]}}')
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("poison", [HUGE, "-" + HUGE, "1e400"], ids=["huge", "-huge", "1e400"])
+def test_meter_push_refuses_number_float64_cannot_hold_naming_the_field(client_for, push_meter, poison):
+    response = push_readings(client_for("admin"), push_meter, readings_with(poison))
+    assert response.status_code == 400, response.content
+    assert list(response.json()) == ["readings"] and list(response.json()["readings"]["1"]) == ["value"]
+    assert not Sample.objects.exists() and not Source.objects.exists()
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("token", ["NaN", "Infinity", "-Infinity"])
+def test_meter_push_refuses_non_finite_token(client_for, push_meter, token):
+    # The REST API's JSON parser refuses these tokens for every endpoint, naming the token.
+    response = push_readings(client_for("admin"), push_meter, readings_with(token))
+    assert response.status_code == 400, response.content
+    assert token in response.json()["detail"]
+    assert not Sample.objects.exists() and not Source.objects.exists()
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("ts", ["9999-12-31T23:59:59-23:59", "0001-01-01T00:00:00+23:59",
+                                "2000-01-01T00:00:00+00:00"])
+def test_meter_push_refuses_timestamp_out_of_range(client_for, push_meter, ts):
+    text = json.dumps({"ts": ts, "readings": [{"quantity": "power_watts", "value": 10.0}]})
+    response = push_readings(client_for("admin"), push_meter, text)
+    assert response.status_code == 400, response.content
+    assert "ts" in response.json()
+    assert not Sample.objects.exists()
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("ts", ["9999-12-31T23:59:59-23:59", "0001-01-01T00:00:00+23:59", "2000-01-01T00:00:00Z",
+                                12345, None])
+def test_batch_refuses_timestamp_out_of_range(agent, node, ts):
+    body = batch(node.hostname, [sample(timezone.now(), [gpu(0, UUID0)])])
+    body["samples"][0]["ts"] = ts
+    response = agent.post("/api/v1/telemetry/", body, format="json")
+    assert response.status_code == 400, response.content
+    assert response.json()["field"] == "samples[0].ts"
+    assert not Sample.objects.exists()
