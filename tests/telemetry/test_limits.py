@@ -1,0 +1,90 @@
+"""A node may create a bounded number of sensor sources, and each source a bounded number of metric names;
+a batch beyond either is refused whole (400 naming the limit), and what the node has keeps working."""
+
+import datetime
+
+import pytest
+from django.conf import settings as django_settings
+from django.utils import timezone
+from rest_framework.test import APIClient
+
+from microdc.nodes.agent_tokens import issue_agent_token
+from microdc.telemetry.models import ReceivedBatch, Sample, Source
+
+from .factories import batch, gpu, sample
+
+UUID0 = "GPU-00000000-0000-0000-0000-000000000000"
+
+
+@pytest.fixture
+def agent(node):
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {issue_agent_token(node)}")
+    return client
+
+
+def sensor(name: str, **metrics) -> dict:
+    return {"source": "hwmon", "chip": "nct6775", "name": name, "metrics": metrics or {"temperature_celsius": 40.0}}
+
+
+def push(agent, node, devices, sensors=(), seconds_ago=0):
+    ts = timezone.now() - datetime.timedelta(seconds=seconds_ago)
+    return agent.post("/api/v1/telemetry/", batch(node.hostname, [sample(ts, devices, list(sensors))]), format="json")
+
+
+def stored():
+    return Sample.objects.count(), ReceivedBatch.objects.count(), Source.objects.count()
+
+
+def test_defaults():
+    assert django_settings.MICRODC_MAX_SENSORS_PER_NODE == 256
+    assert django_settings.MICRODC_MAX_METRICS_PER_SOURCE == 64
+
+
+@pytest.mark.django_db
+def test_sensor_sources_per_node_are_bounded(agent, node, settings):
+    settings.MICRODC_MAX_SENSORS_PER_NODE = 3
+    assert push(agent, node, [], [sensor("fan1"), sensor("fan2")], seconds_ago=30).status_code == 202
+    before = stored()
+
+    response = push(agent, node, [gpu(0, UUID0)], [sensor("fan1"), sensor("fan2"), sensor("fan3"), sensor("fan4")],
+                    seconds_ago=20)
+    assert response.status_code == 400, response.json()
+    assert response.json()["field"] == "samples[0].sensors[3]"
+    assert "4 sensor sources, more than MICRODC_MAX_SENSORS_PER_NODE=3" in response.json()["detail"]
+    assert stored() == before  # nothing of that batch, not even its accelerator's source
+
+    # What the node has keeps working, up to the limit.
+    assert push(agent, node, [], [sensor("fan1"), sensor("fan2")], seconds_ago=10).status_code == 202
+    assert push(agent, node, [gpu(0, UUID0)], [sensor("fan2"), sensor("fan3")]).status_code == 202
+    assert Source.objects.filter(node=node, accelerator__isnull=True).count() == 3
+
+
+@pytest.mark.django_db
+def test_metric_names_per_source_are_bounded_over_its_life(agent, node, settings):
+    settings.MICRODC_MAX_METRICS_PER_SOURCE = 8
+    assert push(agent, node, [gpu(0, UUID0)], seconds_ago=40).status_code == 202  # 6 names
+    before = stored()
+
+    response = push(agent, node, [gpu(0, UUID0, a_ratio=0.1, b_ratio=0.2, c_ratio=0.3)], seconds_ago=30)
+    assert response.status_code == 400, response.json()
+    assert response.json()["field"] == "samples[0].devices[0].metrics"
+    assert "9 metric names, more than MICRODC_MAX_METRICS_PER_SOURCE=8" in response.json()["detail"]
+    assert stored() == before
+
+    assert push(agent, node, [gpu(0, UUID0, a_ratio=0.1, b_ratio=0.2)], seconds_ago=20).status_code == 202
+    assert len(Source.objects.get(accelerator__uuid=UUID0).metric_names) == 8
+    # The names count over the source's life, not per batch: a ninth name later is refused too.
+    response = push(agent, node, [gpu(0, UUID0, c_ratio=0.3)], seconds_ago=10)
+    assert response.status_code == 400 and "MICRODC_MAX_METRICS_PER_SOURCE=8" in response.json()["detail"]
+    assert push(agent, node, [gpu(0, UUID0)]).status_code == 202
+
+
+@pytest.mark.django_db
+def test_new_sensor_with_too_many_metric_names_is_refused(agent, node, settings):
+    settings.MICRODC_MAX_METRICS_PER_SOURCE = 2
+    response = push(agent, node, [], [sensor("in0", a_volts=1.0, b_volts=2.0),
+                                      sensor("in1", a_volts=1.0, b_volts=2.0, c_volts=3.0)])
+    assert response.status_code == 400, response.json()
+    assert response.json()["field"] == "samples[0].sensors[1].metrics"
+    assert stored() == (0, 0, 0)
