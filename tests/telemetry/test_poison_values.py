@@ -35,12 +35,15 @@ def body_with(node, poison: str, where: str) -> str:
     devices = [gpu(0, UUID0, power_watts="POISON" if where == "device" else 300.0)]
     if where == "new_name":
         devices[0]["metrics"]["never_seen_before_ratio"] = "POISON"
-    sensors = [{"source": "hwmon", "chip": "coretemp", "name": "Package id 0",
-                "metrics": {"temperature_celsius": 50.0}},
-               {"source": "rapl", "chip": "intel-rapl:0", "name": "package-0",
-                "metrics": {"energy_joules": "POISON" if where == "sensor" else 5.0}}]
-    text = json.dumps(batch(node.hostname, [sample(now - datetime.timedelta(seconds=5), [gpu(0, UUID0)]),
-                                            sample(now, devices, sensors)]))
+    def sensors(energy):
+        return [{"source": "hwmon", "chip": "coretemp", "name": "Package id 0",
+                 "metrics": {"temperature_celsius": 50.0}},
+                {"source": "rapl", "chip": "intel-rapl:0", "name": "package-0", "metrics": {"energy_joules": energy}}]
+
+    # Each source twice, so that a rollup of stored poison has an interval (power) and an increase (energy).
+    text = json.dumps(batch(node.hostname, [
+        sample(now - datetime.timedelta(seconds=5), [gpu(0, UUID0)], sensors(5.0)),
+        sample(now, devices, sensors("POISON" if where == "sensor" else 6.0))]))
     return text.replace('"POISON"', poison)
 
 
