@@ -134,10 +134,13 @@ def _readings(node: Node, batch: ParsedBatch, accelerators: dict[str, Accelerato
     grown: dict[int, list[str]] = {}
 
     def within_limits(found: dict[str, Source], missing: list[str]) -> None:
+        held = {key: source.metric_names for key, source in found.items()}
+        growing = [key for key, source in found.items() if not reported[key][2].issubset(source.metric_names)]
+        if growing:  # rare; re-read under a row lock, so concurrent batches add names one after the other
+            held |= dict(Source.objects.select_for_update().filter(key__in=growing).values_list("key", "metric_names"))
         for key, (entry, ident, names) in reported.items():
-            held = found[key].metric_names if key in found else []
-            if check_metric_names(batch, entry, ident, names, held) and key in found:
-                grown[found[key].pk] = sorted(names.union(held))
+            if check_metric_names(batch, entry, ident, names, held.get(key, [])) and key in found:
+                grown[found[key].pk] = sorted(names.union(held[key]))
         new_sensors = [reported[key][1] for key in missing if reported[key][0] == "sensors"]
         if new_sensors:
             check_new_sensors(node, batch, new_sensors)
