@@ -1,5 +1,5 @@
-"""Numbers float64 cannot hold, and non-finite ones, are refused at the edge on every path (nothing stored), so
-/metrics and the rollup run never meet them."""
+"""Numbers float64 cannot hold, and non-finite ones, are refused at the edge on every path of a node's batch
+(nothing stored), so /metrics and the rollup run never meet them. The meter push: tests/facility/test_meter_push.py."""
 
 import datetime
 import json
@@ -9,7 +9,6 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from microdc.nodes.agent_tokens import issue_agent_token
-from microdc.nodes.models import FacilityMeter
 from microdc.telemetry.models import ReceivedBatch, Sample, Source
 from microdc.telemetry.rollups import roll_up_dirty
 
@@ -73,50 +72,6 @@ def test_largest_float64_integer_is_accepted(agent, node):
     response = agent.generic("POST", "/api/v1/telemetry/", body_with(node, largest, "sensor"),
                              content_type="application/json")
     assert response.status_code == 202, response.content
-
-
-@pytest.fixture
-def push_meter(site):
-    return FacilityMeter.objects.create(site=site, name="Chiller", kind="chiller", boundary="cooling", protocol="push")
-
-
-def push_readings(client, meter, text: str):
-    return client.generic("POST", f"/api/v1/meters/{meter.pk}/readings/", text, content_type="application/json")
-
-
-def readings_with(poison: str) -> str:
-    return ('{"readings": [{"quantity": "power_watts", "value": 10.0}, '
-            f'{{"quantity": "energy_joules", "value": {poison}}}]}}')
-
-
-@pytest.mark.django_db
-@pytest.mark.parametrize("poison", [HUGE, "-" + HUGE, "1e400"], ids=["huge", "-huge", "1e400"])
-def test_meter_push_refuses_number_float64_cannot_hold_naming_the_field(client_for, push_meter, poison):
-    response = push_readings(client_for("admin"), push_meter, readings_with(poison))
-    assert response.status_code == 400, response.content
-    assert list(response.json()) == ["readings"] and list(response.json()["readings"]["1"]) == ["value"]
-    assert not Sample.objects.exists() and not Source.objects.exists()
-
-
-@pytest.mark.django_db
-@pytest.mark.parametrize("token", ["NaN", "Infinity", "-Infinity"])
-def test_meter_push_refuses_non_finite_token(client_for, push_meter, token):
-    # The REST API's JSON parser refuses these tokens for every endpoint, naming the token.
-    response = push_readings(client_for("admin"), push_meter, readings_with(token))
-    assert response.status_code == 400, response.content
-    assert token in response.json()["detail"]
-    assert not Sample.objects.exists() and not Source.objects.exists()
-
-
-@pytest.mark.django_db
-@pytest.mark.parametrize("ts", ["9999-12-31T23:59:59-23:59", "0001-01-01T00:00:00+23:59",
-                                "2000-01-01T00:00:00+00:00"])
-def test_meter_push_refuses_timestamp_out_of_range(client_for, push_meter, ts):
-    text = json.dumps({"ts": ts, "readings": [{"quantity": "power_watts", "value": 10.0}]})
-    response = push_readings(client_for("admin"), push_meter, text)
-    assert response.status_code == 400, response.content
-    assert "ts" in response.json()
-    assert not Sample.objects.exists()
 
 
 @pytest.mark.django_db
