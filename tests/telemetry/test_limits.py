@@ -2,13 +2,17 @@
 a batch beyond either is refused whole (400 naming the limit), and what the node has keeps working."""
 
 import datetime
+import threading
 
 import pytest
 from django.conf import settings as django_settings
+from django.db import connection, transaction
 from django.utils import timezone
 from rest_framework.test import APIClient
 
 from microdc.nodes.agent_tokens import issue_agent_token
+from microdc.telemetry.batch import BatchError
+from microdc.telemetry.ingest import ingest_batch
 from microdc.telemetry.models import ReceivedBatch, Sample, Source
 
 from .factories import batch, gpu, sample
@@ -88,3 +92,50 @@ def test_new_sensor_with_too_many_metric_names_is_refused(agent, node, settings)
     assert response.status_code == 400, response.json()
     assert response.json()["field"] == "samples[0].sensors[1].metrics"
     assert stored() == (0, 0, 0)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_batches_add_metric_names_one_after_the_other(node, settings):
+    if connection.vendor != "postgresql":
+        pytest.skip("row locks between concurrent writers: PostgreSQL (SQLite runs one writer at a time)")
+    settings.MICRODC_MAX_METRICS_PER_SOURCE = 7
+    now = timezone.now()
+
+    def gpu_batch(seconds_ago, **extra):
+        return batch(node.hostname, [sample(now - datetime.timedelta(seconds=seconds_ago), [gpu(0, UUID0, **extra)])])
+
+    ingest_batch(node, gpu_batch(30))  # 6 names
+    first_stored, release = threading.Event(), threading.Event()
+    outcome = {}
+
+    def first():  # an agent's batch adding a seventh name, its transaction still open
+        try:
+            with transaction.atomic():
+                ingest_batch(node, gpu_batch(20, x_ratio=0.1))
+                first_stored.set()
+                release.wait(30)
+        finally:
+            connection.close()
+
+    def second():  # a batch adding another seventh name at the same time
+        try:
+            ingest_batch(node, gpu_batch(10, y_ratio=0.2))
+            outcome["second"] = "stored"
+        except BatchError as exc:
+            outcome["second"] = str(exc)
+        finally:
+            connection.close()
+
+    a = threading.Thread(target=first)
+    a.start()
+    assert first_stored.wait(30)
+    b = threading.Thread(target=second)
+    b.start()
+    b.join(1.0)
+    assert b.is_alive()  # waits for the first batch's transaction
+    release.set()
+    a.join(30)
+    b.join(30)
+    assert "8 metric names, more than MICRODC_MAX_METRICS_PER_SOURCE=7" in outcome["second"]
+    names = Source.objects.get(accelerator__uuid=UUID0).metric_names
+    assert names == sorted([*gpu(0, UUID0)["metrics"], "x_ratio"])
