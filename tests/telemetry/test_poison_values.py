@@ -84,3 +84,12 @@ def test_batch_refuses_timestamp_out_of_range(agent, node, ts):
     assert response.status_code == 400, response.content
     assert response.json()["field"] == "samples[0].ts"
     assert not Sample.objects.exists()
+
+
+@pytest.mark.django_db
+def test_deeply_nested_body_is_refused(agent, node):
+    # Within the size limit, but deeper than the JSON decoder recurses.
+    response = agent.generic("POST", "/api/v1/telemetry/", "[" * 100_000 + "]" * 100_000,
+                             content_type="application/json")
+    assert response.status_code == 400, response.content
+    assert "Malformed JSON" in response.json()["detail"]
