@@ -139,3 +139,18 @@ def test_concurrent_batches_add_metric_names_one_after_the_other(node, settings)
     assert "8 metric names, more than MICRODC_MAX_METRICS_PER_SOURCE=7" in outcome["second"]
     names = Source.objects.get(accelerator__uuid=UUID0).metric_names
     assert names == sorted([*gpu(0, UUID0)["metrics"], "x_ratio"])
+
+
+@pytest.mark.django_db(transaction=True)
+def test_migration_counts_the_names_each_node_source_reported_last(node):
+    from django.db.migrations.executor import MigrationExecutor
+
+    before = [("telemetry", "0001_initial")]
+    executor = MigrationExecutor(connection)
+    executor.migrate(before)
+    old = executor.loader.project_state(before).apps.get_model("telemetry", "Source")
+    old.objects.create(key="node/x/hwmon//fan1", node_id=node.pk, sensor="hwmon//fan1",
+                       last_values={"fan_rpm": 1.0, "b_celsius": 2.0})
+    executor = MigrationExecutor(connection)  # a fresh loader: the one above has the old state cached
+    executor.migrate(executor.loader.graph.leaf_nodes())
+    assert Source.objects.get(key="node/x/hwmon//fan1").metric_names == ["b_celsius", "fan_rpm"]
