@@ -26,8 +26,9 @@ def readings_with(poison: str) -> str:
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize("poison", [HUGE, "-" + HUGE, "1e400"], ids=["huge", "-huge", "1e400"])
-def test_meter_push_refuses_number_float64_cannot_hold_naming_the_field(client_for, push_meter, poison):
+@pytest.mark.parametrize("poison", [HUGE, "-" + HUGE, "1e400", "1.7e308", "-1e101"],
+                         ids=["huge", "-huge", "1e400", "1.7e308", "-1e101"])
+def test_meter_push_refuses_number_out_of_range_naming_the_field(client_for, push_meter, poison):
     response = push_readings(client_for("admin"), push_meter, readings_with(poison))
     assert response.status_code == 400, response.content
     assert list(response.json()) == ["readings"] and list(response.json()["readings"]["1"]) == ["value"]

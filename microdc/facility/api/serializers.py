@@ -3,7 +3,7 @@ from django.utils import timezone
 from rest_framework import serializers
 
 from microdc.nodes.models import FacilityMeter
-from microdc.telemetry.batch import MAX_CLOCK_SKEW, OLDEST_ACCEPTED
+from microdc.telemetry.batch import MAX_CLOCK_SKEW, MAX_MAGNITUDE, OLDEST_ACCEPTED
 
 from ..health import meter_status
 from ..models import CarbonIntensity
@@ -63,8 +63,9 @@ class FacilityMeterSerializer(serializers.ModelSerializer):
 
 class PushedReadingSerializer(serializers.Serializer):
     quantity = serializers.ChoiceField(choices=sorted(QUANTITIES))
-    # FloatField refuses what float64 cannot hold (an integer of 400 digits) and non-finite values.
-    value = serializers.FloatField()
+    # FloatField refuses what float64 cannot hold (an integer of 400 digits) and non-finite values; the bounds
+    # are the ones node telemetry has, so rollups of meter readings stay finite too.
+    value = serializers.FloatField(min_value=-MAX_MAGNITUDE, max_value=MAX_MAGNITUDE)
     channel = serializers.CharField(required=False, allow_blank=True, default="", max_length=100)
     state = serializers.ChoiceField(choices=STATES, default="ok")
 
