@@ -13,7 +13,7 @@ from microdc.nodes.models import Accelerator, Node
 
 from . import live
 from .batch import BatchError, ParsedBatch, parse_batch
-from .limits import check_metric_names, check_new_sensors, reported_names
+from .limits import check_metric_names, check_new_sensors, lock_node, reported_names
 from .models import AgentState, ReceivedBatch, Source
 from .store import Reading, sources_by_key, store
 
@@ -136,12 +136,13 @@ def _readings(node: Node, batch: ParsedBatch, accelerators: dict[str, Accelerato
     def within_limits(found: dict[str, Source], missing: list[str]) -> None:
         held = {key: source.metric_names for key, source in found.items()}
         growing = [key for key, source in found.items() if not reported[key][2].issubset(source.metric_names)]
-        if growing:  # rare; re-read under a row lock, so concurrent batches add names one after the other
-            held |= dict(Source.objects.select_for_update().filter(key__in=growing).values_list("key", "metric_names"))
+        new_sensors = [reported[key][1] for key in missing if reported[key][0] == "sensors"]
+        if growing or new_sensors:  # rare: a node's first batches, an agent upgrade
+            lock_node(node)
+            held |= dict(Source.objects.filter(key__in=growing).values_list("key", "metric_names"))
         for key, (entry, ident, names) in reported.items():
             if check_metric_names(batch, entry, ident, names, held.get(key, [])) and key in found:
                 grown[found[key].pk] = sorted(names.union(held[key]))
-        new_sensors = [reported[key][1] for key in missing if reported[key][0] == "sensors"]
         if new_sensors:
             check_new_sensors(node, batch, new_sensors)
 

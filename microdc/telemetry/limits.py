@@ -44,11 +44,15 @@ def check_metric_names(batch: ParsedBatch, entry: str, ident: str, names: set[st
     return new
 
 
+def lock_node(node: Node) -> None:
+    """Take the node's row lock for the rest of the transaction, so that its concurrent batches that add sources
+    or metric names count one after the other (one lock per node, always the same, so never a deadlock)."""
+    list(Node.objects.select_for_update().filter(pk=node.pk).values_list("pk"))
+
+
 def check_new_sensors(node: Node, batch: ParsedBatch, new_keys: list[str]) -> None:
     """BatchError when the node's sensor sources and the `new_keys` (sensor keys) are more than
-    MICRODC_MAX_SENSORS_PER_NODE."""
-    # Lock the node so that concurrent batches of the same node count one after the other.
-    list(Node.objects.select_for_update().filter(pk=node.pk).values_list("pk"))
+    MICRODC_MAX_SENSORS_PER_NODE. The caller holds lock_node."""
     held = Source.objects.filter(node=node, accelerator__isnull=True, meter__isnull=True).count()
     limit = settings.MICRODC_MAX_SENSORS_PER_NODE
     if held + len(new_keys) > limit:
