@@ -243,6 +243,10 @@ MICRODC_METRICS_TOKEN = os.environ.get("MICRODC_METRICS_TOKEN", "")
 # Largest request body the telemetry endpoint accepts, in bytes.
 MICRODC_TELEMETRY_MAX_BYTES = int(os.environ.get("MICRODC_TELEMETRY_MAX_BYTES", str(2 * 1024 * 1024)))
 DATA_UPLOAD_MAX_MEMORY_SIZE = MICRODC_TELEMETRY_MAX_BYTES
+# Sensor sources (hwmon, RAPL) one node may create, and metric names one node source may report: a batch
+# beyond either is refused (400), so a node token cannot grow the store and /metrics without bound.
+MICRODC_MAX_SENSORS_PER_NODE = int(os.environ.get("MICRODC_MAX_SENSORS_PER_NODE", "256"))
+MICRODC_MAX_METRICS_PER_SOURCE = int(os.environ.get("MICRODC_MAX_METRICS_PER_SOURCE", "64"))
 # A node whose agent has not pushed for this long is down; its series leave /metrics.
 MICRODC_TELEMETRY_STALE_SECONDS = int(os.environ.get("MICRODC_TELEMETRY_STALE_SECONDS", "120"))
 # Two samples further apart than this leave a gap (no energy attributed, coverage short).

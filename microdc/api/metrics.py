@@ -7,13 +7,24 @@ from django.http import HttpResponse
 from django.views.decorators.http import require_GET
 from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import choose_encoder
+from prometheus_client.registry import Collector
 
 from microdc.facility.prometheus import FacilityCollector
-from microdc.telemetry.prometheus import MicrodcCollector
+from microdc.telemetry.prometheus import MicrodcCollector, SkippedValues
+
+
+class _Scrape(Collector):
+    """One scrape: every app's collector, then the values they had to leave out (a tally per scrape)."""
+
+    def collect(self):
+        skipped = SkippedValues()
+        yield from MicrodcCollector(skipped).collect()
+        yield from FacilityCollector(skipped).collect()
+        yield skipped.family()
+
 
 _registry = CollectorRegistry(auto_describe=False)
-_registry.register(MicrodcCollector())
-_registry.register(FacilityCollector())
+_registry.register(_Scrape())
 
 
 def registry() -> CollectorRegistry:

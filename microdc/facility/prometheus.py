@@ -10,6 +10,7 @@ from prometheus_client.registry import Collector
 
 from microdc.nodes.models import FacilityMeter, Site
 from microdc.telemetry.models import Source
+from microdc.telemetry.prometheus import SkippedValues
 
 from .health import meter_status
 from .pue import WINDOWS, site_pue
@@ -30,6 +31,9 @@ def _cached_pue(site: Site, window: str):
 
 
 class FacilityCollector(Collector):
+    def __init__(self, skipped: SkippedValues):
+        self.skipped = skipped
+
     def collect(self) -> Iterator:
         now = timezone.now()
         power = GaugeMetricFamily("microdc_facility_power_watts", "Power at the meter's PUE boundary",
@@ -54,15 +58,17 @@ class FacilityCollector(Collector):
             if source is None or status["stale"]:
                 continue  # never a frozen last value
             named = dict(zip(METER_LABELS, labels, strict=True)) | extra
-            if "power_watts" in source.last_values:
-                power.add_sample(power.name, named, source.last_values["power_watts"])
-            if "energy_joules" in source.last_values:
-                energy.add_sample(energy.name + "_total", named, source.last_values["energy_joules"])
+            for family, metric, name in ((power, "power_watts", power.name),
+                                         (energy, "energy_joules", energy.name + "_total")):
+                if metric in source.last_values:
+                    value = self.skipped.renderable(family.name, source.last_values[metric])
+                    if value is not None:
+                        family.add_sample(name, named, value)
         yield from (power, energy, up, age)
-        yield from _pue_families()
+        yield from _pue_families(self.skipped)
 
 
-def _pue_families():
+def _pue_families(skipped: SkippedValues):
     pue = GaugeMetricFamily("microdc_pue_ratio", "PUE over the window (ISO/IEC 30134-2, from energy)",
                             labels=["site", "window"])
     complete = GaugeMetricFamily("microdc_pue_complete", "1 if every meter covered the window",
@@ -76,10 +82,7 @@ def _pue_families():
             result = _cached_pue(site, window)
             labels = [site.slug, window]
             complete.add_metric(labels, float(result["complete"]))
-            if result["pue"] is not None:
-                pue.add_metric(labels, result["pue"])
-            if result["partial_pue_cooling"] is not None:
-                ppue.add_metric(labels, result["partial_pue_cooling"])
-            if result["cue_kg_per_kwh"] is not None:
-                cue.add_metric(labels, result["cue_kg_per_kwh"])
+            for family, key in ((pue, "pue"), (ppue, "partial_pue_cooling"), (cue, "cue_kg_per_kwh")):
+                if result[key] is not None and (value := skipped.renderable(family.name, result[key])) is not None:
+                    family.add_metric(labels, value)
     yield from (pue, complete, ppue, cue)

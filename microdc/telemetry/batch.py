@@ -15,6 +15,10 @@ from .metrics_catalog import METRIC_NAME
 MAX_SAMPLES_PER_BATCH = 2000
 MAX_ENTRIES_PER_SAMPLE = 256
 MAX_CLOCK_SKEW = datetime.timedelta(minutes=5)
+# Largest magnitude a value may have: far beyond any reading or counter (a uint64 counter tops out at 1.8e19),
+# and far enough below float64's limit (1.8e308) that rollup arithmetic on it (sums of many samples, value x
+# seconds) stays finite.
+MAX_MAGNITUDE = 1e100
 OLDEST_ACCEPTED = datetime.timedelta(days=30)
 DEVICE_KINDS = {"gpu", "npu"}
 
@@ -81,7 +85,7 @@ def _text(obj: dict, key: str, where: str, max_length: int, required: bool = Tru
 
 # Metric names already checked against METRIC_NAME; agents send the same few dozen names over and over.
 _KNOWN_NAMES: set[str] = set()
-_isfinite = math.isfinite
+_hypot = math.hypot
 _NUMBER_TYPES = frozenset({int, float})  # exact types: bool is not a number here
 
 
@@ -93,10 +97,20 @@ def _metrics(obj: dict, where: str) -> dict[str, float]:
                 raise BatchError(f"{where}.metrics", f"bad metric name {str(name)[:70]!r}")
             if len(_KNOWN_NAMES) < 4096:
                 _KNOWN_NAMES.add(name)
-        kind = type(value)  # exact types: bool is not a number here
-        if not ((kind is float and _isfinite(value)) or kind is int):
-            raise BatchError(f"{where}.metrics.{name}", f"must be a finite number, got {value!r}"[:200])
+        if not finite_number(value):
+            raise BatchError(f"{where}.metrics.{name}",
+                             f"must be a finite number of magnitude at most {MAX_MAGNITUDE:g}, got {value!r}"[:200])
     return metrics
+
+
+def finite_number(value: Any) -> bool:
+    """What every stored value must be: an int or float (bool is not a number here) within +-MAX_MAGNITUDE.
+
+    JSON allows integers of any length and Python's decoder accepts NaN and Infinity; stored, any of them (or a
+    float near float64's limit) breaks every later use of it: the /metrics render, the rollup run."""
+    kind = type(value)
+    # Exact for ints of any length (no float conversion); false for NaN.
+    return (kind is float or kind is int) and -MAX_MAGNITUDE <= value <= MAX_MAGNITUDE
 
 
 def _timestamp(value: Any, where: str, now: datetime.datetime) -> datetime.datetime:
@@ -127,11 +141,17 @@ def _fast_device(raw: Any) -> Device | None:
             or not 0 < len(uuid_text) <= 100 or type(name) is not str or len(name) > 100
             or type(vendor) is not str or len(vendor) > 50 or type(metrics) is not dict):
         return None
-    # Whole-dict checks in C: known names, number types, and finite (a sum is finite only if every term is;
-    # an overflow only sends the entry to the precise path).
+    # Whole-dict checks in C: known names, number types, and magnitudes (the Euclidean norm is within
+    # MAX_MAGNITUDE only if every value is; NaN fails the comparison, and hypot never overflows on the way).
+    # Anything else, an overflow included (an int beyond float64), only sends the entry to the precise path,
+    # which checks each value with finite_number.
     values = metrics.values()
-    if (not _KNOWN_NAMES.issuperset(metrics) or not all(map(_NUMBER_TYPES.__contains__, map(type, values)))
-            or not _isfinite(sum(values))):
+    if not _KNOWN_NAMES.issuperset(metrics) or not all(map(_NUMBER_TYPES.__contains__, map(type, values))):
+        return None
+    try:
+        if not _hypot(*values) <= MAX_MAGNITUDE:
+            return None
+    except OverflowError:
         return None
     attributes = {}
     if "throttle_reasons" in raw:

@@ -13,7 +13,8 @@ from microdc.nodes.models import Accelerator, Node
 
 from . import live
 from .batch import BatchError, ParsedBatch, parse_batch
-from .models import AgentState, ReceivedBatch
+from .limits import check_metric_names, check_new_sensors, lock_node, reported_names
+from .models import AgentState, ReceivedBatch, Source
 from .store import Reading, sources_by_key, store
 
 log = logging.getLogger(__name__)
@@ -114,14 +115,40 @@ def _register(node: Node, device, slot: Accelerator | None) -> Accelerator:
 
 
 def _readings(node: Node, batch: ParsedBatch, accelerators: dict[str, Accelerator]) -> list[Reading]:
+    names_by_uuid, names_by_sensor = reported_names(batch)
     wanted = {}
-    for accelerator in accelerators.values():
-        wanted[accelerator_source_key(accelerator.pk)] = {
-            "node": node, "accelerator": accelerator, "simulated": accelerator.simulated}
+    # Source key -> (entry kind, device UUID or sensor key, metric names in this batch).
+    reported: dict[str, tuple[str, str, set[str]]] = {}
+    for uuid, accelerator in accelerators.items():
+        key = accelerator_source_key(accelerator.pk)
+        names = names_by_uuid[uuid]
+        wanted[key] = {"node": node, "accelerator": accelerator, "simulated": accelerator.simulated,
+                       "metric_names": sorted(names)}
+        reported[key] = ("devices", uuid, names)
     sensor_keys = {sensor.key: sensor.simulated for sample in batch.samples for sensor in sample.sensors}
-    for key, simulated in sensor_keys.items():
-        wanted[sensor_source_key(node.pk, key)] = {"node": node, "sensor": key, "simulated": simulated}
-    sources = sources_by_key(wanted)
+    for sensor, simulated in sensor_keys.items():
+        key = sensor_source_key(node.pk, sensor)
+        names = names_by_sensor[sensor]
+        wanted[key] = {"node": node, "sensor": sensor, "simulated": simulated, "metric_names": sorted(names)}
+        reported[key] = ("sensors", sensor, names)
+    grown: dict[int, list[str]] = {}
+
+    def within_limits(found: dict[str, Source], missing: list[str]) -> None:
+        held = {key: source.metric_names for key, source in found.items()}
+        growing = [key for key, source in found.items() if not reported[key][2].issubset(source.metric_names)]
+        new_sensors = [reported[key][1] for key in missing if reported[key][0] == "sensors"]
+        if growing or new_sensors:  # rare: a node's first batches, an agent upgrade
+            lock_node(node)
+            held |= dict(Source.objects.filter(key__in=growing).values_list("key", "metric_names"))
+        for key, (entry, ident, names) in reported.items():
+            if check_metric_names(batch, entry, ident, names, held.get(key, [])) and key in found:
+                grown[found[key].pk] = sorted(names.union(held[key]))
+        if new_sensors:
+            check_new_sensors(node, batch, new_sensors)
+
+    sources = sources_by_key(wanted, before_create=within_limits)
+    for pk, names in grown.items():  # rare: a source's first batch after an agent upgrade
+        Source.objects.filter(pk=pk).update(metric_names=names)
     by_uuid = {uuid: sources[accelerator_source_key(a.pk)] for uuid, a in accelerators.items()}
     by_sensor = {key: sources[sensor_source_key(node.pk, key)] for key in sensor_keys}
     readings = []

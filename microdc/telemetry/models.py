@@ -26,6 +26,8 @@ class Source(models.Model):
     last_values = models.JSONField(default=dict, blank=True)
     # Non-numeric state of the latest sample: throttle reasons, MIG mode, alarm states.
     last_attributes = models.JSONField(default=dict, blank=True)
+    # Every metric name a node source has reported (sorted), so their number stays bounded (telemetry.limits).
+    metric_names = models.JSONField(default=list, blank=True)
     # Oldest sample not yet rolled up (null: rollups are current). Writers only ever move it earlier.
     dirty_since = models.DateTimeField(null=True, blank=True, db_index=True)
     # A rollup runner's claim (telemetry.rollup_claims): the dirty mark it took, until when it holds the source,

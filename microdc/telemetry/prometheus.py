@@ -5,6 +5,7 @@ agent has gone silent past the stale timeout are left out (never frozen at their
 microdc_node_up says 0 for it.
 """
 
+from collections import Counter
 from collections.abc import Iterator
 
 from django.utils import timezone
@@ -32,14 +33,52 @@ GPU_HELP = {
 }
 
 
+class SkippedValues:
+    """Stored values one scrape leaves out because they cannot be rendered, counted by family and reason.
+
+    Ingest refuses such values; these come from rows stored before it did, so one source never fails the scrape.
+    """
+
+    def __init__(self):
+        self.counts: Counter[tuple[str, str]] = Counter()
+
+    def renderable(self, family: str, value) -> float | None:
+        """`value` as a finite float, or None (counted against `family`)."""
+        kind = type(value)
+        if kind is float:
+            if value - value == 0.0:  # false for inf and NaN
+                return value
+            reason = "non_finite"
+        elif kind is int:
+            try:
+                return float(value)
+            except OverflowError:
+                reason = "out_of_range"
+        else:
+            reason = "not_a_number"
+        self.counts[family, reason] += 1
+        return None
+
+    def family(self) -> GaugeMetricFamily:
+        skipped = GaugeMetricFamily("microdc_metrics_skipped_values",
+                                    "Stored values left out of this scrape because they cannot be rendered",
+                                    labels=["family", "reason"])
+        for (family, reason), count in sorted(self.counts.items()):
+            skipped.add_metric([family, reason], float(count))
+        return skipped
+
+
 class _Families:
     """Metric families created on first use, keyed by name, with per-sample label sets."""
 
-    def __init__(self, prefix: str, labels: list[str], help_text: dict[str, str]):
-        self.prefix, self.labels, self.help_text = prefix, labels, help_text
+    def __init__(self, prefix: str, labels: list[str], help_text: dict[str, str], skipped: SkippedValues):
+        self.prefix, self.labels, self.help_text, self.skipped = prefix, labels, help_text, skipped
         self.families: dict[str, GaugeMetricFamily | CounterMetricFamily] = {}
 
     def add(self, metric: str, label_values: list[str], value: float, simulated: bool) -> None:
+        value = self.skipped.renderable(f"{self.prefix}_{metric}", value)
+        if value is None:
+            return
         family = self.families.get(metric)
         labels = self.labels + ["simulated"] if simulated else self.labels
         if family is None:
@@ -57,11 +96,14 @@ class _Families:
 
 
 class MicrodcCollector(Collector):
+    def __init__(self, skipped: SkippedValues):
+        self.skipped = skipped
+
     def collect(self) -> Iterator:
         now = timezone.now()
         cutoff = now - stale_after()
-        gpus = _Families("microdc_gpu", GPU_LABELS, GPU_HELP)
-        sensors = _Families("microdc_node_sensor", SENSOR_LABELS, {})
+        gpus = _Families("microdc_gpu", GPU_LABELS, GPU_HELP, self.skipped)
+        sensors = _Families("microdc_node_sensor", SENSOR_LABELS, {}, self.skipped)
         throttle = GaugeMetricFamily("microdc_gpu_clock_event_active",
                                      "Clock-event (throttle) reason active on the accelerator (1)",
                                      labels=[*GPU_LABELS, "reason"])

@@ -4,7 +4,7 @@ Shared by node ingest and facility meter polling. Callers hold the transaction.
 """
 
 import datetime
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any, NamedTuple
 
 from .bulk import insert_samples, update_latest
@@ -20,13 +20,17 @@ class Reading(NamedTuple):
     attributes: dict[str, Any] = {}  # shared default: never mutated
 
 
-def sources_by_key(wanted: dict[str, dict[str, Any]]) -> dict[str, Source]:
+def sources_by_key(wanted: dict[str, dict[str, Any]],
+                   before_create: Callable[[dict[str, Source], list[str]], None] | None = None) -> dict[str, Source]:
     """Fetch sources by key, creating the missing ones from `wanted[key]` (their fields).
 
     The rows stay locked (PostgreSQL) until the caller's transaction ends, taken in id order so that two
     batches of one reporter at once queue behind each other instead of deadlocking in the update.
+    `before_create(found, missing_keys)` may refuse (raise) before anything is created.
     """
     found = {s.key: s for s in Source.objects.filter(key__in=list(wanted)).order_by("pk").select_for_update()}
+    if before_create is not None:
+        before_create(found, [key for key in wanted if key not in found])
     missing = [Source(key=key, **fields) for key, fields in wanted.items() if key not in found]
     if missing:
         # ignore_conflicts: a concurrent request may create the same source; fetch whatever won.

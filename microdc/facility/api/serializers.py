@@ -1,7 +1,9 @@
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.utils import timezone
 from rest_framework import serializers
 
 from microdc.nodes.models import FacilityMeter
+from microdc.telemetry.batch import MAX_CLOCK_SKEW, MAX_MAGNITUDE, OLDEST_ACCEPTED
 
 from ..health import meter_status
 from ..models import CarbonIntensity
@@ -61,19 +63,25 @@ class FacilityMeterSerializer(serializers.ModelSerializer):
 
 class PushedReadingSerializer(serializers.Serializer):
     quantity = serializers.ChoiceField(choices=sorted(QUANTITIES))
-    value = serializers.FloatField()
+    # FloatField refuses what float64 cannot hold (an integer of 400 digits) and non-finite values; the bounds
+    # are the ones node telemetry has, so rollups of meter readings stay finite too.
+    value = serializers.FloatField(min_value=-MAX_MAGNITUDE, max_value=MAX_MAGNITUDE)
     channel = serializers.CharField(required=False, allow_blank=True, default="", max_length=100)
     state = serializers.ChoiceField(choices=STATES, default="ok")
-
-    def validate_value(self, value):
-        if value != value or value in (float("inf"), float("-inf")):
-            raise serializers.ValidationError("must be a finite number")
-        return value
 
 
 class PushedReadingsSerializer(serializers.Serializer):
     ts = serializers.DateTimeField(required=False, help_text="When measured; default: now")
     readings = PushedReadingSerializer(many=True, allow_empty=False)
+
+    def validate_ts(self, value):
+        # The window node agents get: a reading far in the past would be rolled up from there on.
+        now = timezone.now()
+        if value > now + MAX_CLOCK_SKEW:
+            raise serializers.ValidationError("is in the future; check the sender's clock")
+        if value < now - OLDEST_ACCEPTED:
+            raise serializers.ValidationError(f"is older than {OLDEST_ACCEPTED.days} days")
+        return value
 
 
 class CarbonIntensitySerializer(serializers.ModelSerializer):

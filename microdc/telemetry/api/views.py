@@ -54,7 +54,7 @@ class TelemetryPushView(APIView):
                             status=status.HTTP_415_UNSUPPORTED_MEDIA_TYPE)
         try:
             payload = json.loads(request.body)
-        except (ValueError, UnicodeDecodeError) as exc:
+        except (ValueError, UnicodeDecodeError, RecursionError) as exc:  # RecursionError: nested too deeply
             record_rejection(node, f"malformed JSON: {exc}")
             return Response({"detail": f"Malformed JSON: {exc}"}, status=status.HTTP_400_BAD_REQUEST)
         try:
