@@ -128,7 +128,7 @@ def _download(url: str, sha256: str, tick: Tick | None = None) -> Path:
         log.warning("artifact %s refused: %s", _shown(parsed), exc)
         raise ArtifactError(f"the artifact URL is refused by the site's URL policy ({exc.reason}; "
                             "MICRODC_ARTIFACT_URL_ALLOW names the hosts it trusts)") from exc
-    except (_Failed, httpx.HTTPError, OSError) as exc:
+    except (_Failed, httpx.HTTPError, httpx.InvalidURL, OSError) as exc:
         log.warning("artifact %s could not be fetched: %s", _shown(parsed), exc)
         # One message for every way a fetch fails: a viewer of the job must not learn what a URL answered.
         raise ArtifactError("the artifact could not be fetched from its URL or does not match its SHA-256 "

@@ -142,7 +142,8 @@ def test_every_redirect_hop_is_checked(registry):
     try:
         registry.routes["/hop"] = redirect(elsewhere.url("/model.joblib"))
         registry.routes["/metadata"] = redirect("http://169.254.169.254/latest/meta-data/")
-        for path in ("/hop", "/metadata"):
+        registry.routes["/file"] = redirect("file:///etc/passwd")
+        for path in ("/hop", "/metadata", "/file"):
             with pytest.raises(artifacts.ArtifactError, match="refused by the site's URL policy"):
                 artifacts.verify(registry.url(path), SHA)
         assert elsewhere.hits == []
