@@ -149,20 +149,11 @@ def _stream(url: httpx.URL, fh, tick: Tick | None) -> str:
     the URL policy like the first; the size limit and the deadline hold for the whole download."""
     deadline = time.monotonic() + settings.MICRODC_ARTIFACT_DOWNLOAD_SECONDS
     limit = settings.MICRODC_ARTIFACT_MAX_BYTES
-    # trust_env=False: a proxy from the environment would connect to names the policy never checked.
-    with httpx.Client(trust_env=False, follow_redirects=False) as client:
+    # An explicit transport: no proxy from the environment (it would connect to names the policy never
+    # checked), while SSL_CERT_FILE / SSL_CERT_DIR still name a site's own CA.
+    with httpx.Client(transport=httpx.HTTPTransport(trust_env=True), follow_redirects=False) as client:
         for _ in range(MAX_REDIRECTS + 1):
-            target = url_policy.check(url)
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise _Failed(f"not done within MICRODC_ARTIFACT_DOWNLOAD_SECONDS "
-                              f"({settings.MICRODC_ARTIFACT_DOWNLOAD_SECONDS} s)")
-            # Connect to the checked address; the name still goes in the Host header and TLS (SNI, cert).
-            request = client.build_request(
-                "GET", target.connect_url, timeout=httpx.Timeout(min(READ_TIMEOUT, remaining)),
-                headers={"Host": url.netloc.decode("ascii"), "Accept-Encoding": "identity"},
-                extensions={"sni_hostname": url.raw_host.decode("ascii")} if url.scheme == "https" else {})
-            response = client.send(request, stream=True)
+            response = _connect(client, url_policy.check(url), deadline)
             try:
                 if response.is_redirect:
                     if "location" not in response.headers:
@@ -189,6 +180,27 @@ def _stream(url: httpx.URL, fh, tick: Tick | None) -> str:
             finally:
                 response.close()
     raise _Failed(f"more than {MAX_REDIRECTS} redirects")
+
+
+def _connect(client: httpx.Client, target: url_policy.Target, deadline: float) -> httpx.Response:
+    """GET the target from the first of its checked addresses that accepts a connection. The URL's name
+    still goes in the Host header and in TLS (SNI, and the certificate is checked against it)."""
+    url = target.url
+    failure: Exception = _Failed("no address")
+    for connect_url in target.connect_urls():
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise _Failed(f"not done within MICRODC_ARTIFACT_DOWNLOAD_SECONDS "
+                          f"({settings.MICRODC_ARTIFACT_DOWNLOAD_SECONDS} s)")
+        request = client.build_request(
+            "GET", connect_url, timeout=httpx.Timeout(min(READ_TIMEOUT, remaining)),
+            headers={"Host": url.netloc.decode("ascii"), "Accept-Encoding": "identity"},
+            extensions={"sni_hostname": url.raw_host.decode("ascii")} if url.scheme == "https" else {})
+        try:
+            return client.send(request, stream=True)
+        except httpx.ConnectError as exc:
+            failure = exc
+    raise failure
 
 
 def resolve_path(artifact: str) -> Path:

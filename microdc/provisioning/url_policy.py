@@ -32,14 +32,13 @@ class UrlRefused(Exception):
 
 @dataclass(frozen=True)
 class Target:
-    """Where to connect for one URL: the checked address, and the name for the Host header and TLS."""
+    """Where to connect for one URL: the checked addresses, in the resolver's order."""
 
     url: httpx.URL
-    address: Address
+    addresses: tuple[Address, ...]
 
-    @property
-    def connect_url(self) -> httpx.URL:
-        return self.url.copy_with(host=str(self.address))
+    def connect_urls(self) -> list[httpx.URL]:
+        return [self.url.copy_with(host=str(address)) for address in self.addresses]
 
 
 def _allow_list() -> tuple[list[ipaddress.IPv4Network | ipaddress.IPv6Network], set[str]]:
@@ -132,4 +131,4 @@ def check(url: httpx.URL) -> Target:
             if reason:
                 raise UrlRefused(f"{host} resolves to {address}, {reason}; add the host or network to "
                                  "MICRODC_ARTIFACT_URL_ALLOW if the site trusts it", f"its host is {reason}")
-    return Target(url=url, address=addresses[0])
+    return Target(url=url, addresses=tuple(addresses))

@@ -27,14 +27,16 @@ class Registry(http.server.ThreadingHTTPServer):
 
     daemon_threads = True
 
-    def __init__(self, host="127.0.0.1"):
+    def __init__(self, host="127.0.0.1", tls=None):
         super().__init__((host, 0), _Handler)
+        if tls is not None:
+            self.socket = tls.wrap_socket(self.socket, server_side=True)
         self.routes = {}
         self.hits = []
         threading.Thread(target=self.serve_forever, daemon=True).start()
 
-    def url(self, path):
-        return f"http://{self.server_address[0]}:{self.server_port}{path}"
+    def url(self, path, scheme="http", host=None):
+        return f"{scheme}://{host or self.server_address[0]}:{self.server_port}{path}"
 
 
 class _Handler(http.server.BaseHTTPRequestHandler):
@@ -120,8 +122,8 @@ def test_the_default_policy_refuses_the_appliances_own_addresses(settings):
 
 def test_the_allow_list_takes_networks_and_host_names(settings):
     settings.MICRODC_ARTIFACT_URL_ALLOW = ["127.0.0.0/30", "LocalHost"]
-    assert str(url_policy.check(httpx.URL("http://127.0.0.2:81/m")).address) == "127.0.0.2"
-    assert url_policy.check(httpx.URL("http://localhost/m")).address.is_loopback
+    assert [str(a) for a in url_policy.check(httpx.URL("http://127.0.0.2:81/m")).addresses] == ["127.0.0.2"]
+    assert all(a.is_loopback for a in url_policy.check(httpx.URL("http://localhost/m")).addresses)
     with pytest.raises(url_policy.UrlRefused):
         url_policy.check(httpx.URL("http://127.0.0.9/m"))
     with pytest.raises(url_policy.UrlRefused, match="http and https only"):
@@ -218,6 +220,68 @@ def test_a_forged_signature_downloads_nothing(registry):
     assert registry.hits == [] and cache_files() == []
     good = base64.b64encode(trusted.sign(bytes.fromhex(SHA))).decode()
     assert artifacts.verify(registry.url("/model.joblib"), SHA, good, public).read_bytes() == BODY
+
+
+def _certificate_for(name, directory):
+    """A CA (its PEM written to directory/ca.pem) and a server context whose certificate names only `name`."""
+    import datetime
+    import ssl
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    now = datetime.datetime.now(datetime.UTC)
+
+    def build(subject, issuer, public, signer, ca):
+        builder = (x509.CertificateBuilder().subject_name(subject).issuer_name(issuer).public_key(public)
+                   .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(hours=1))
+                   .not_valid_after(now + datetime.timedelta(hours=1))
+                   .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True))
+        # Python 3.13 verifies strictly (RFC 5280): key identifiers, and key usage on the CA.
+        builder = builder.add_extension(x509.SubjectKeyIdentifier.from_public_key(public), critical=False)
+        builder = builder.add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(signer.public_key()), critical=False)
+        if ca:
+            builder = builder.add_extension(x509.KeyUsage(
+                digital_signature=False, content_commitment=False, key_encipherment=False, data_encipherment=False,
+                key_agreement=False, key_cert_sign=True, crl_sign=True, encipher_only=False, decipher_only=False),
+                critical=True)
+        else:
+            builder = builder.add_extension(x509.SubjectAlternativeName([x509.DNSName(name)]), critical=False)
+        return builder.sign(signer, hashes.SHA256())
+
+    ca_key, key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "test registry CA")])
+    ca = build(ca_name, ca_name, ca_key.public_key(), ca_key, True)
+    leaf = build(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)]), ca_name, key.public_key(), ca_key,
+                 False)
+    (directory / "ca.pem").write_bytes(ca.public_bytes(serialization.Encoding.PEM))
+    (directory / "leaf.pem").write_bytes(leaf.public_bytes(serialization.Encoding.PEM) + key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(directory / "leaf.pem")
+    return context
+
+
+def test_https_connects_to_the_checked_address_and_checks_the_certificate_against_the_name(
+        settings, tmp_path, monkeypatch):
+    server = Registry(tls=_certificate_for("localhost", tmp_path))
+    server.routes["/model.joblib"] = serve
+    monkeypatch.setenv("SSL_CERT_FILE", str(tmp_path / "ca.pem"))  # the site's own CA
+    try:
+        settings.MICRODC_ARTIFACT_URL_ALLOW = ["localhost", "127.0.0.1"]
+        url = server.url("/model.joblib", scheme="https", host="localhost")
+        assert artifacts.verify(url, SHA).read_bytes() == BODY
+        # The same server by its address: the certificate does not name it, so nothing is fetched.
+        artifacts.cache_dir().joinpath(SHA, "model.joblib").unlink()
+        with pytest.raises(artifacts.ArtifactError, match="could not be fetched"):
+            artifacts.verify(server.url("/model.joblib", scheme="https"), SHA)
+        assert cache_files() == []
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 # --- what a job shows, and its heartbeat -----------------------------------------------------------------
