@@ -109,17 +109,24 @@ def _resolve(host: str, port: int) -> list[Address]:
     return list(dict.fromkeys(ipaddress.ip_address(info[4][0].split("%")[0]) for info in infos))
 
 
-def check(url: httpx.URL) -> Target:
-    """The address to connect to for `url`, or UrlRefused. Every address the host resolves to must pass:
+def check(url: httpx.URL, resolve: bool = True) -> Target | None:
+    """The addresses to connect to for `url`, or UrlRefused. Every address the host resolves to must pass:
     a name that also resolves to a refused address is refused. Raises OSError when the name does not
-    resolve (a failed fetch, not a refusal)."""
+    resolve (a failed fetch, not a refusal). With resolve=False (the API, which answers at once) only an
+    address written in the URL is checked, and a name gives None: it is checked when it is fetched."""
     if url.scheme not in ("http", "https"):
         raise UrlRefused(f"{url.scheme}: URLs are not fetched (http and https only)", "not an http(s) URL")
     host = url.raw_host.decode("ascii").lower().rstrip(".")
     if not host:
         raise UrlRefused("the URL names no host", "no host")
     networks, names = _allow_list()
-    addresses = _resolve(host, url.port or (443 if url.scheme == "https" else 80))
+    if resolve:
+        addresses = _resolve(host, url.port or (443 if url.scheme == "https" else 80))
+    else:
+        try:
+            addresses = [ipaddress.ip_address(host)]
+        except ValueError:
+            return None
     if not addresses:
         raise OSError(f"{host} resolves to no address")
     if host not in names:

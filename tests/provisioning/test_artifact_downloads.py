@@ -7,6 +7,7 @@ import contextlib
 import hashlib
 import http.server
 import logging
+import os
 import threading
 import time
 
@@ -295,6 +296,20 @@ def deploy(client_for, node, url, name="model"):
 
 
 @pytest.mark.django_db
+@pytest.mark.parametrize("url", ["http://169.254.169.254/latest/meta-data/", "http://[::1]:8080/m",
+                                 "http://127.0.0.1/m", "http://0.0.0.0/m"])
+def test_the_api_refuses_an_address_the_policy_refuses_naming_the_field(client_for, node, settings, url):
+    settings.MICRODC_ARTIFACT_URL_ALLOW = []
+    body = {"name": "model", "runtime": "mlserver", "revision": {
+        "artifact": url, "artifact_sha256": SHA, "nodes": [node.hostname], "port": 18080}}
+    response = client_for("operator").post("/api/v1/deployments/", body, format="json")
+    assert response.status_code == 400 and "MICRODC_ARTIFACT_URL_ALLOW" in str(response.json()["revision"]["artifact"])
+    assert not Job.objects.exists()
+    settings.MICRODC_ARTIFACT_URL_ALLOW = ["0.0.0.0/0", "::/0"]
+    assert client_for("operator").post("/api/v1/deployments/", body, format="json").status_code == 202
+
+
+@pytest.mark.django_db
 def test_a_summary_does_not_tell_what_a_url_answered(client_for, node, registry, caplog):
     from tests.support import free_port
 
@@ -339,3 +354,29 @@ def test_a_long_download_keeps_the_job_alive(client_for, node, registry, setting
     job = jobs.execute(deploy(client_for, node, registry.url("/big-model.joblib")))
     assert seen == {"recovered": 0, "status": "running"}
     assert job.status == "failed" and "could not be fetched" in job.summary
+
+
+def test_a_canceled_download_stops_and_leaves_nothing(registry):
+    registry.routes["/slow"] = trickle(seconds=6)
+    ticks = []
+
+    def cancel_after_a_few():
+        ticks.append(1)
+        return len(ticks) >= 3
+    started = time.monotonic()
+    with pytest.raises(artifacts.ArtifactError, match="canceled"):
+        artifacts.verify(registry.url("/slow"), SHA, tick=cancel_after_a_few)
+    assert time.monotonic() - started < 3 and cache_files() == []
+
+
+def test_partial_files_a_killed_worker_left_are_swept(registry, settings):
+    settings.MICRODC_ARTIFACT_DOWNLOAD_SECONDS = 60
+    directory = artifacts.cache_dir() / ("a" * 64)
+    directory.mkdir(parents=True)
+    old, fresh = directory / ".download-old", directory / ".download-fresh"
+    old.write_bytes(b"half")
+    fresh.write_bytes(b"another download writing now")
+    long_ago = time.time() - 3600
+    os.utime(old, (long_ago, long_ago))
+    artifacts.verify(registry.url("/model.joblib"), SHA)
+    assert not old.exists() and fresh.exists()
