@@ -213,14 +213,14 @@ def resolve_path(artifact: str) -> Path:
     return path
 
 
-def _check_signature(artifact: str, sha256: str, signature: str, public_key: str | None) -> None:
+def _check_signature(sha256: str, signature: str, public_key: str | None) -> None:
     if public_key is None:
         raise ArtifactError("the revision is signed but names no trusted signing key")
     try:
         # The signature is over the artifact's SHA-256 digest (32 bytes): models are too big to sign whole.
         load_public_key(public_key).verify(base64.b64decode(signature, validate=True), bytes.fromhex(sha256))
     except (InvalidSignature, ValueError) as exc:
-        raise ArtifactError(f"the signature of {artifact} does not verify with the trusted key") from exc
+        raise ArtifactError("the artifact's signature does not verify with the trusted key") from exc
 
 
 def verify(artifact: str, sha256: str, signature: str = "", public_key: str | None = None,
@@ -232,7 +232,7 @@ def verify(artifact: str, sha256: str, signature: str = "", public_key: str | No
     if not SHA256.fullmatch(sha256):
         raise ArtifactError("the artifact's SHA-256 is not 64 lowercase hex digits")
     if signature:
-        _check_signature(artifact, sha256, signature, public_key)
+        _check_signature(sha256, signature, public_key)
     if artifact.startswith(("http://", "https://")):
         return _download(artifact, sha256, tick)
     path = resolve_path(artifact)
