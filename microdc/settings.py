@@ -258,6 +258,11 @@ MICRODC_ROLLUP_HOUR_RETENTION_DAYS = int(os.environ.get("MICRODC_ROLLUP_HOUR_RET
 # Provisioning: where model artifacts given as paths may live, how the nodes reach the appliance (agent
 # bootstrap), how long one Ansible run may take, and how many nodes a rollout batch touches after the canary.
 MICRODC_ARTIFACT_ROOTS = env_list("MICRODC_ARTIFACT_ROOTS", str(DATA_DIR / "artifacts"))
+# Artifact URLs: hosts and networks (CIDR) trusted even where the default refuses (loopback, link-local, the
+# appliance's own addresses...), the largest download, and how long one download may take in all.
+MICRODC_ARTIFACT_URL_ALLOW = env_list("MICRODC_ARTIFACT_URL_ALLOW", "")
+MICRODC_ARTIFACT_MAX_BYTES = int(os.environ.get("MICRODC_ARTIFACT_MAX_BYTES", str(128 * 1024**3)))
+MICRODC_ARTIFACT_DOWNLOAD_SECONDS = int(os.environ.get("MICRODC_ARTIFACT_DOWNLOAD_SECONDS", "3600"))
 MICRODC_PUBLIC_URL = os.environ.get("MICRODC_PUBLIC_URL", "http://127.0.0.1:8000")
 MICRODC_JOB_TIMEOUT_SECONDS = int(os.environ.get("MICRODC_JOB_TIMEOUT_SECONDS", "3600"))
 MICRODC_ROLLOUT_BATCH_SIZE = int(os.environ.get("MICRODC_ROLLOUT_BATCH_SIZE", "2"))

@@ -117,9 +117,9 @@ def _deploy_vars(revision: DeploymentRevision, artifact: Path) -> dict:
             "microdc_model_env": dict(revision.env), "microdc_model_accelerators": list(revision.accelerators)}
 
 
-def _verified(revision: DeploymentRevision) -> Path:
+def _verified(revision: DeploymentRevision, tick: artifacts.Tick | None = None) -> Path:
     key = revision.signing_key.public_key if revision.signing_key else None
-    return artifacts.verify(revision.artifact, revision.artifact_sha256, revision.artifact_signature, key)
+    return artifacts.verify(revision.artifact, revision.artifact_sha256, revision.artifact_signature, key, tick)
 
 
 def _batches(nodes: list[Node], size: int) -> list[list[Node]]:
@@ -131,7 +131,8 @@ def _deploy(run: _Run, job: Job) -> bool:
     deployment = revision.deployment
     previous = deployment.current_revision if deployment.current_revision_id != revision.pk else None
     try:
-        artifact = _verified(revision)
+        # The run's cancel poll beats the heartbeat through a long download or hash.
+        artifact = _verified(revision, run.should_cancel)
     except artifacts.ArtifactError as exc:
         run.say(f"stopped before touching any node: {exc}")
         Deployment.objects.filter(pk=deployment.pk).update(status=Deployment.Status.FAILED)
@@ -178,7 +179,8 @@ def _roll_back(run: _Run, deployment, revision, previous, touched) -> None:
     run.say(f"r{revision.number} failed; rolling {', '.join(n.hostname for n in touched)} back to r{previous.number}")
     ok = True
     if back:
-        ok = run.playbook("deploy_model_server.yml", back, _deploy_vars(previous, _verified(previous)))
+        artifact = _verified(previous, run.should_cancel)
+        ok = run.playbook("deploy_model_server.yml", back, _deploy_vars(previous, artifact))
     if gone:
         ok = run.playbook("remove_model_server.yml", gone, {"microdc_model_name": deployment.name}) and ok
     status = Deployment.Status.ROLLED_BACK if ok else Deployment.Status.FAILED

@@ -41,10 +41,12 @@ class TrickleHandler(http.server.BaseHTTPRequestHandler):
 @pytest.mark.django_db(transaction=True)
 def test_killed_worker_leaves_the_job_interrupted_and_the_node_unlocked(client_for, node, settings, tmp_path):
     settings.TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
+    settings.MICRODC_ARTIFACT_URL_ALLOW = ["127.0.0.1"]  # the API's check; the worker's is in its env below
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), TrickleHandler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     env = dict(os.environ, DATABASE_URL=shared_database_url(), MICRODC_DATA_DIR=str(settings.DATA_DIR),
-               DJANGO_SETTINGS_MODULE="microdc.settings", MICRODC_LOG_LEVEL="WARNING")
+               DJANGO_SETTINGS_MODULE="microdc.settings", MICRODC_LOG_LEVEL="WARNING",
+               MICRODC_ARTIFACT_URL_ALLOW="127.0.0.1")  # the trickling registry is on loopback
 
     def start_worker():
         return subprocess.Popen([sys.executable, str(ROOT / "manage.py"), "run_worker"], env=env, cwd=ROOT,

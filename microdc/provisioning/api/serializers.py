@@ -1,9 +1,11 @@
 import re
 
+import httpx
 from rest_framework import serializers
 
 from microdc.nodes.models import Node
 
+from .. import url_policy
 from ..artifacts import ArtifactError, load_public_key
 from ..models import NAME_PATTERN, Deployment, DeploymentRevision, Job, JobEvent, Runtime, SigningKey
 
@@ -66,6 +68,11 @@ class RevisionSerializer(serializers.ModelSerializer):
             raise serializers.ValidationError("an absolute path on the appliance or an http(s):// URL")
         if any(c in value for c in "\n\r\x00"):
             raise serializers.ValidationError("must be one line")
+        if value.startswith(("http://", "https://")):
+            try:  # what can be told without DNS; the worker checks the resolved addresses again
+                url_policy.check(httpx.URL(value), resolve=False)
+            except (httpx.InvalidURL, url_policy.UrlRefused) as exc:
+                raise serializers.ValidationError(str(exc)) from exc
         return value
 
     def validate_accelerators(self, value):
