@@ -16,6 +16,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from microdc.nodes import agent_tokens
 from microdc.nodes.models import Node
 
 from . import artifacts, locks
@@ -195,13 +196,23 @@ def _remove(run: _Run, job: Job) -> bool:
 
 
 def _bootstrap(run: _Run, job: Job) -> bool:
-    from microdc.nodes.agent_tokens import issue_agent_token
-
+    """Install the agent with a new token; the node's old token stays valid until the new one is installed
+    (the playbook succeeded, or the agent already authenticated with it), so a failed bootstrap locks no
+    working agent out."""
     ok = True
     for node in job.nodes.all():
-        token = issue_agent_token(node)
-        extravars = {"microdc_agent_url": settings.MICRODC_PUBLIC_URL, "microdc_agent_token": token}
-        ok = run.playbook("bootstrap_node.yml", [node], extravars, secrets=[token]) and ok
+        token = agent_tokens.issue_pending_agent_token(node)
+        installed = False
+        try:
+            extravars = {"microdc_agent_url": settings.MICRODC_PUBLIC_URL, "microdc_agent_token": token}
+            installed = run.playbook("bootstrap_node.yml", [node], extravars, secrets=[token])
+        finally:
+            if installed:
+                agent_tokens.promote_pending(node, token)
+            else:
+                agent_tokens.drop_pending(node, token)
+                run.say(f"{node.hostname}: bootstrap failed; the node keeps its previous agent token")
+        ok = installed and ok
     return ok
 
 
