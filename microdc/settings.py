@@ -261,5 +261,7 @@ MICRODC_PUBLIC_URL = os.environ.get("MICRODC_PUBLIC_URL", "http://127.0.0.1:8000
 MICRODC_JOB_TIMEOUT_SECONDS = int(os.environ.get("MICRODC_JOB_TIMEOUT_SECONDS", "3600"))
 MICRODC_ROLLOUT_BATCH_SIZE = int(os.environ.get("MICRODC_ROLLOUT_BATCH_SIZE", "2"))
 MICRODC_JOB_STALE_SECONDS = int(os.environ.get("MICRODC_JOB_STALE_SECONDS", "120"))
+# A queued job that holds its nodes and that no worker has started within this time is given up (interrupted).
+MICRODC_JOB_QUEUE_TIMEOUT_SECONDS = int(os.environ.get("MICRODC_JOB_QUEUE_TIMEOUT_SECONDS", "3600"))
 # Variables given to every playbook run, as JSON (e.g. {"microdc_model_wheelhouse": "/srv/wheels"}).
 MICRODC_ANSIBLE_EXTRA_VARS = json.loads(os.environ.get("MICRODC_ANSIBLE_EXTRA_VARS", "{}"))
