@@ -44,7 +44,8 @@ def _take_nodes_or_wait(job: Job) -> bool:
         Job.objects.filter(pk=job.pk).update(summary="")
         _enqueue(job)
         return True
-    Job.objects.filter(pk=job.pk).update(summary=locks.describe_wait(locks.ahead_of(job, nodes)))
+    waiting = locks.describe_wait(locks.ahead_of(job, nodes))
+    Job.objects.filter(pk=job.pk).exclude(summary=waiting).update(summary=waiting)
     return False
 
 
@@ -61,10 +62,14 @@ def create_job(kind: str, nodes, user, deployment=None, revision=None) -> Job:
 def start_waiting() -> list[int]:
     """Give freed nodes to the queued jobs waiting for them, oldest first; the ids of the jobs started."""
     started = []
-    for job in Job.objects.filter(status=Job.Status.QUEUED, locks__isnull=True).order_by("pk"):
+    waiting = Job.objects.filter(status=Job.Status.QUEUED, locks__isnull=True).order_by("pk")
+    for pk in waiting.values_list("pk", flat=True):
         with transaction.atomic():
-            if _take_nodes_or_wait(job):
-                started.append(job.pk)
+            # Checked again under the job's row lock: it may have been canceled, or started by another
+            # process running this at the same time, since the list was read.
+            job = Job.objects.select_for_update().filter(pk=pk, status=Job.Status.QUEUED).first()
+            if job is not None and not job.locks.exists() and _take_nodes_or_wait(job):
+                started.append(pk)
     return started
 
 
