@@ -189,15 +189,22 @@ def _deploy(run: _Run, job: Job) -> bool:
                 return _roll_back(run, deployment, revision, previous, touched)
         # Nodes the previous revision ran on and this one does not: the model server goes from there.
         dropped = [n for n in (previous.nodes.all() if previous else []) if n not in nodes]
+        left_behind = []
         if dropped:
             touched += dropped
-            run.playbook("remove_model_server.yml", dropped, {"microdc_model_name": deployment.name})
+            if not run.playbook("remove_model_server.yml", dropped, {"microdc_model_name": deployment.name}):
+                left_behind = [n.hostname for n in dropped]
         # The roles report where each server answers (and its metrics); later work scrapes request counts there.
         endpoints = [{"node": n.hostname, "state": "healthy",
                       "url": run.facts.get(n.hostname, {}).get("microdc_model_endpoint",
                                                                f"http://{n.management_address}:{revision.port}"),
                       "metrics_url": run.facts.get(n.hostname, {}).get("microdc_model_metrics_url", "")}
                      for n in nodes]
+        # The new revision serves; the nodes it left may still run the old server: someone should look.
+        endpoints += [{"node": name, "state": "needs_attention", "reason": "removing the dropped server failed",
+                       "url": "", "metrics_url": ""} for name in left_behind]
+        for name in left_behind:
+            run.hosts.setdefault(name, {})["needs_attention"] = "removing the dropped server failed"
         Deployment.objects.filter(pk=deployment.pk).update(status=Deployment.Status.HEALTHY,
                                                            current_revision=revision, endpoints=endpoints)
     except Exception as exc:

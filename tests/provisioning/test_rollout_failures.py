@@ -163,3 +163,15 @@ def test_a_removal_that_raises_leaves_removing(client_for, healthy_r1, monkeypat
     job = jobs.execute(response.json()["job"]["id"])
     deployment = assert_ended(job, status="failed", in_summary="removal stopped by an error: ConnectionResetError")
     assert sorted(attention(deployment)) == ["gpu-01", "gpu-02", "gpu-03"]
+
+
+@pytest.mark.django_db
+def test_a_node_dropped_whose_removal_fails_is_marked(client_for, healthy_r1, artifact, monkeypatch):
+    playbooks = Playbooks(monkeypatch)
+    playbooks.outcomes[3] = False  # r2 runs on gpu-01 and gpu-02; removing it from gpu-03 fails
+    job = deploy(client_for("operator"), artifact, ["gpu-01", "gpu-02"], healthy_r1.pk)
+    assert job.status == "succeeded" and playbooks.calls[2] == ("remove_model_server.yml", ["gpu-03"], "")
+    deployment = Deployment.objects.get()
+    assert deployment.status == "healthy" and deployment.current_revision.number == 2
+    assert attention(deployment) == {"gpu-03": "removing the dropped server failed"}
+    assert "needs_attention" in job.host_results["gpu-03"]
