@@ -4,6 +4,7 @@ Nothing set: an embedded single box (SQLite in the data directory, in-memory cha
 Production: DATABASE_URL (PostgreSQL) and REDIS_URL (channels_redis, shared by several web processes).
 """
 
+import contextlib
 import json
 import os
 import secrets
@@ -40,18 +41,20 @@ def _secret_key() -> str:
     if key := os.environ.get("SECRET_KEY"):
         return key
     path = DATA_DIR / "secret_key"
-    try:
-        return path.read_text().strip()
-    except FileNotFoundError:
-        key = secrets.token_urlsafe(50)
-        # O_EXCL: when two processes start at once, the loser reads the winner's key.
+    if not path.exists():
+        # Written whole to a temporary file of this process's own, synced, then hard-linked into place: the
+        # first of several processes starting at once wins, and none ever reads a partial or empty key.
+        fd, tmp = tempfile.mkstemp(dir=DATA_DIR, prefix=".secret_key.", suffix=".tmp")
         try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:
-            return path.read_text().strip()
-        with os.fdopen(fd, "w") as fh:
-            fh.write(key)
-        return key
+            with os.fdopen(fd, "w") as fh:
+                fh.write(secrets.token_urlsafe(50))
+                fh.flush()
+                os.fsync(fh.fileno())
+            with contextlib.suppress(FileExistsError):  # another process won: its key is the key
+                os.link(tmp, path)
+        finally:
+            os.unlink(tmp)
+    return path.read_text().strip()
 
 
 SECRET_KEY = _secret_key()
@@ -267,5 +270,7 @@ MICRODC_PUBLIC_URL = os.environ.get("MICRODC_PUBLIC_URL", "http://127.0.0.1:8000
 MICRODC_JOB_TIMEOUT_SECONDS = int(os.environ.get("MICRODC_JOB_TIMEOUT_SECONDS", "3600"))
 MICRODC_ROLLOUT_BATCH_SIZE = int(os.environ.get("MICRODC_ROLLOUT_BATCH_SIZE", "2"))
 MICRODC_JOB_STALE_SECONDS = int(os.environ.get("MICRODC_JOB_STALE_SECONDS", "120"))
+# A queued job that holds its nodes and that no worker has started within this time is given up (interrupted).
+MICRODC_JOB_QUEUE_TIMEOUT_SECONDS = int(os.environ.get("MICRODC_JOB_QUEUE_TIMEOUT_SECONDS", "3600"))
 # Variables given to every playbook run, as JSON (e.g. {"microdc_model_wheelhouse": "/srv/wheels"}).
 MICRODC_ANSIBLE_EXTRA_VARS = json.loads(os.environ.get("MICRODC_ANSIBLE_EXTRA_VARS", "{}"))

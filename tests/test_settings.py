@@ -51,3 +51,22 @@ def test_bad_boolean_is_named(tmp_path):
     result = subprocess.run([sys.executable, "-c", PROBE], env=env, cwd=ROOT, capture_output=True, text=True)
     assert result.returncode != 0
     assert "MICRODC_DEBUG must be a boolean" in result.stderr
+
+
+def test_processes_starting_at_once_share_one_whole_secret_key(tmp_path):
+    # Each process loads settings as soon as a shared file appears, so they race for the first key.
+    go = tmp_path / "go"
+    racer = f"import os, time\nwhile not os.path.exists({str(go)!r}): time.sleep(0.001)\n" + PROBE
+    clean = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL", "SECRET_KEY"}}
+    clean |= {"MICRODC_DATA_DIR": str(tmp_path), "DJANGO_SETTINGS_MODULE": "microdc.settings"}
+    processes = [subprocess.Popen([sys.executable, "-c", racer], env=clean, cwd=ROOT, stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, text=True) for _ in range(6)]
+    go.touch()
+    keys = []
+    for process in processes:
+        out, err = process.communicate(timeout=120)
+        assert process.returncode == 0, err
+        keys.append(json.loads(out)["key"])
+    assert len(keys[0]) >= 50 and set(keys) == {keys[0]}
+    assert (tmp_path / "secret_key").read_text() == keys[0]
+    assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")] == []

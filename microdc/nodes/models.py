@@ -90,9 +90,13 @@ class Node(SimulatedMixin):
     # The agent's credential: only its hash is kept (see services.issue_agent_token).
     agent_token_id = models.CharField(max_length=16, unique=True, null=True, blank=True, editable=False)
     agent_token_hash = models.CharField(max_length=64, blank=True, editable=False)
+    # A token a bootstrap is installing: accepted beside the current one until the bootstrap ends, so a
+    # failed bootstrap never locks out a working agent (see agent_tokens.issue_pending_agent_token).
+    pending_agent_token_id = models.CharField(max_length=16, unique=True, null=True, blank=True, editable=False)
+    pending_agent_token_hash = models.CharField(max_length=64, blank=True, editable=False)
     created = models.DateTimeField(default=timezone.now, editable=False)
 
-    audit_secret_fields = ("agent_token_hash",)
+    audit_secret_fields = ("agent_token_hash", "pending_agent_token_hash")
 
     class Meta:
         ordering = ["rack", "-position_u"]

@@ -5,7 +5,7 @@ puts in the nodes' authorized_keys.
 """
 
 import os
-import time
+import tempfile
 from pathlib import Path
 
 from cryptography.hazmat.primitives import serialization
@@ -21,32 +21,47 @@ def private_key_path() -> Path:
     return key_dir() / "id_ed25519"
 
 
+def write_once(path: Path, data: bytes) -> bool:
+    """Write `data` to `path` unless it exists; True when this call's data is the one there now.
+
+    The bytes go to a temporary file of this process's own (0600, same directory), are synced, and are then
+    hard-linked into place: the link fails when another writer got there first, so the first writer wins,
+    and a reader sees either no file or a whole one. A crash leaves at most a stray temporary file, which
+    nothing ever reads.
+    """
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            return False
+        return True
+    finally:
+        os.unlink(tmp)
+
+
+def _public_line(private_pem: bytes) -> str:
+    key = serialization.load_ssh_private_key(private_pem, password=None)
+    public = key.public_key().public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH)
+    return public.decode() + " microdc-appliance"
+
+
 def ensure_keypair() -> tuple[Path, str]:
     """Return (private key path, public key line), making the pair on first use."""
     path = private_key_path()
-    public_path = path.with_suffix(".pub")
     if not path.exists():
         key_dir().mkdir(parents=True, exist_ok=True, mode=0o700)
-        key = Ed25519PrivateKey.generate()
-        private = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.OpenSSH,
-                                    serialization.NoEncryption())
-        public = key.public_key().public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH)
-        tmp = path.with_suffix(".tmp")
-        # Written whole, then renamed: a crash never leaves half a key; O_EXCL: two workers never both write.
-        try:
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:
-            return ensure_keypair_when_ready(path, public_path)
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(private)
-        public_path.write_text(public.decode() + " microdc-appliance\n")
-        os.replace(tmp, path)
-    return path, public_path.read_text().strip()
-
-
-def ensure_keypair_when_ready(path: Path, public_path: Path) -> tuple[Path, str]:
-    for _ in range(50):
-        if path.exists() and public_path.exists():
-            return path, public_path.read_text().strip()
-        time.sleep(0.1)
-    raise RuntimeError(f"another process is creating {path} and has not finished")
+        private = Ed25519PrivateKey.generate().private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.OpenSSH, serialization.NoEncryption())
+        write_once(path, private)
+    # The public key is derived from the private key on disk (whichever writer won), so the two always match;
+    # the .pub file is a copy for people.
+    public = _public_line(path.read_bytes())
+    public_path = path.with_suffix(".pub")
+    if not public_path.exists():
+        write_once(public_path, (public + "\n").encode())
+    return path, public

@@ -33,11 +33,13 @@ def test_deploy_creates_revision_job_and_lock(client_for, node, artifact):
     job = Job.objects.get(pk=response.json()["job"]["id"])
     assert (job.kind, job.status, job.revision.number) == ("deploy", "queued", 1)
     assert NodeLock.objects.get(node=node).job == job
-    # One job at a time per node.
+    # One job at a time per node: the next one waits, queued, and says for what.
     again = client_for("operator").post("/api/v1/deployments/", body(node, *artifact) | {"name": "other"},
                                         format="json")
-    assert again.status_code == 400 and "busy with job" in str(again.json())
-    assert not Deployment.objects.filter(name="other").exists()
+    assert again.status_code == 202, again.content
+    assert again.json()["job"]["status"] == "queued"
+    assert again.json()["job"]["summary"] == f"waiting for job {job.pk} on gpu-01"
+    assert NodeLock.objects.get(node=node).job == job
 
 
 @pytest.mark.django_db

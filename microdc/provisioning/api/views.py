@@ -12,7 +12,7 @@ from microdc.core.api.viewsets import AuditedModelViewSet
 from microdc.core.roles import Role
 from microdc.nodes.models import Node
 
-from ..jobs import JobRefused, create_job, request_cancel
+from ..jobs import create_job, request_cancel
 from ..models import Deployment, DeploymentRevision, Job, SigningKey
 from ..ssh_keys import ensure_keypair
 from .serializers import (
@@ -47,10 +47,8 @@ def _launch(request, deployment: Deployment, revision: DeploymentRevision, kind=
     nodes = revision.nodes.all()
     if kind == Job.Kind.DEPLOY and deployment.current_revision_id:
         nodes = nodes | deployment.current_revision.nodes.all()  # nodes that drop out are cleaned too
-    try:
-        return create_job(kind, nodes.distinct(), request.user, deployment=deployment, revision=revision)
-    except JobRefused as exc:
-        raise ValidationError({"nodes": str(exc)}, code="busy") from exc
+    # On a busy node the job waits, queued, behind the job there (its summary says which).
+    return create_job(kind, nodes.distinct(), request.user, deployment=deployment, revision=revision)
 
 
 class DeploymentViewSet(AuditedModelViewSet):
@@ -200,11 +198,7 @@ class BootstrapView(APIView):
         unknown = sorted(set(names) - {n.hostname for n in nodes})
         if unknown:
             raise ValidationError({"nodes": f"unknown nodes: {', '.join(unknown)}"})
-        try:
-            job = create_job(Job.Kind.BOOTSTRAP, nodes, request.user)
-        except JobRefused as exc:
-            raise ValidationError({"nodes": str(exc)}) from exc
-        return _job_response(job)
+        return _job_response(create_job(Job.Kind.BOOTSTRAP, nodes, request.user))
 
 
 class SshKeyView(APIView):
