@@ -251,6 +251,9 @@ MICRODC_TELEMETRY_MAX_GAP_SECONDS = int(os.environ.get("MICRODC_TELEMETRY_MAX_GA
 MICRODC_RAW_RETENTION_HOURS = int(os.environ.get("MICRODC_RAW_RETENTION_HOURS", "48"))
 MICRODC_ROLLUP_MINUTE_RETENTION_DAYS = int(os.environ.get("MICRODC_ROLLUP_MINUTE_RETENTION_DAYS", "35"))
 MICRODC_ROLLUP_HOUR_RETENTION_DAYS = int(os.environ.get("MICRODC_ROLLUP_HOUR_RETENTION_DAYS", "800"))
+# /api/v1/telemetry/history/: most points one request returns, longest span served from raw samples.
+MICRODC_HISTORY_MAX_POINTS = int(os.environ.get("MICRODC_HISTORY_MAX_POINTS", "10000"))
+MICRODC_HISTORY_RAW_MAX_HOURS = float(os.environ.get("MICRODC_HISTORY_RAW_MAX_HOURS", "3"))
 # Provisioning: where model artifacts given as paths may live, how the nodes reach the appliance (agent
 # bootstrap), how long one Ansible run may take, and how many nodes a rollout batch touches after the canary.
 MICRODC_ARTIFACT_ROOTS = env_list("MICRODC_ARTIFACT_ROOTS", str(DATA_DIR / "artifacts"))
