@@ -4,6 +4,7 @@ Nothing set: an embedded single box (SQLite in the data directory, in-memory cha
 Production: DATABASE_URL (PostgreSQL) and REDIS_URL (channels_redis, shared by several web processes).
 """
 
+import ipaddress
 import json
 import os
 import secrets
@@ -181,6 +182,19 @@ SESSION_COOKIE_SECURE = env_bool("MICRODC_SECURE_COOKIES")
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if env_bool("MICRODC_BEHIND_PROXY") else None
 X_FRAME_OPTIONS = "DENY"
+
+
+def _networks(name: str) -> list[str]:
+    try:
+        return [str(ipaddress.ip_network(item, strict=False)) for item in env_list(name, "")]
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"{name}: {exc} (addresses or networks, comma-separated)") from None
+
+
+# Proxies whose X-Forwarded-For is believed (addresses or CIDRs); the client is the right-most address not in it.
+MICRODC_TRUSTED_PROXIES = _networks("MICRODC_TRUSTED_PROXIES")
+# Login attempts (API token, /login/, /admin/login/) that fail, allowed per user name and per client address.
+MICRODC_LOGIN_RATE = os.environ.get("MICRODC_LOGIN_RATE", "20/min")
 SECURE_CONTENT_TYPE_NOSNIFF = True
 
 REST_FRAMEWORK = {
@@ -198,7 +212,6 @@ REST_FRAMEWORK = {
     "PAGE_SIZE": 50,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "microdc.core.exceptions.exception_handler",
-    "DEFAULT_THROTTLE_RATES": {"login": os.environ.get("MICRODC_LOGIN_RATE", "20/min")},
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
 }
 
@@ -222,9 +235,15 @@ SPECTACULAR_SETTINGS = {
 }
 
 CACHES = {
-    "default": {
-        "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
-    }
+    # Computed views (summaries, charts): each process keeps its own for a few seconds.
+    "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+    # State every web process must agree on (login attempts, websocket connections): Redis when there is one,
+    # else a table in the database (created by core's migrations; SQLite or PostgreSQL alike).
+    "shared": ({"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL,
+                "KEY_PREFIX": os.environ.get("MICRODC_REDIS_PREFIX", "microdc")} if REDIS_URL else
+               {"BACKEND": "django.core.cache.backends.db.DatabaseCache", "LOCATION": "microdc_shared_cache",
+                # Culling would forget throttle counts under a flood of user names; expired rows go anyway.
+                "OPTIONS": {"MAX_ENTRIES": 1_000_000}}),
 }
 
 LOGGING = {
