@@ -273,6 +273,8 @@ MICRODC_ROLLUP_HOUR_RETENTION_DAYS = int(os.environ.get("MICRODC_ROLLUP_HOUR_RET
 # /api/v1/telemetry/history/: most points one request returns, longest span served from raw samples.
 MICRODC_HISTORY_MAX_POINTS = int(os.environ.get("MICRODC_HISTORY_MAX_POINTS", "10000"))
 MICRODC_HISTORY_RAW_MAX_HOURS = float(os.environ.get("MICRODC_HISTORY_RAW_MAX_HOURS", "3"))
+# Dashboard websocket connections one user may hold at once (across all web processes).
+MICRODC_LIVE_MAX_CONNECTIONS_PER_USER = int(os.environ.get("MICRODC_LIVE_MAX_CONNECTIONS_PER_USER", "16"))
 # Provisioning: where model artifacts given as paths may live, how the nodes reach the appliance (agent
 # bootstrap), how long one Ansible run may take, and how many nodes a rollout batch touches after the canary.
 MICRODC_ARTIFACT_ROOTS = env_list("MICRODC_ARTIFACT_ROOTS", str(DATA_DIR / "artifacts"))
