@@ -5,6 +5,8 @@ and the database decides what: a group of an object that does not exist is refus
 watches of made-up ids.
 """
 
+from django.contrib.auth import get_user_model
+
 from microdc.core.roles import role_of
 from microdc.nodes.models import Node, Rack, Site
 
@@ -16,7 +18,7 @@ MODELS = {"site": lambda: Site, "rack": lambda: Rack, "node": lambda: Node, "job
 def joinable(user, groups: list[str]) -> set[str]:
     """The groups of `groups` (well-formed "<kind>.<id>" names) that `user` may join now."""
     # The user as stored now: the socket's copy was read when it connected (since deactivated, or demoted).
-    user = type(user).objects.filter(pk=user.pk).first()
+    user = get_user_model().objects.filter(pk=user.pk).first()
     if role_of(user) is None:
         return set()
     ids_by_kind: dict[str, set[int]] = {}
