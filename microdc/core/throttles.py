@@ -2,7 +2,9 @@
 
 Every password check (API token, /login/, /admin/login/) goes through `authenticate`. An attempt is counted
 before the password is checked (so parallel guesses cannot slip past the count) and refunded when it succeeds,
-so only failed attempts use up the rate. Counts live in fixed windows of the rate's period.
+so only failed attempts use up the rate. Counts live in fixed windows of the rate's period. Redis counts
+atomically; the database cache's incr is a read then a write, so attempts landing at the very same moment may
+count once (a few extra guesses per window at worst, never an unbounded number).
 """
 
 import contextlib

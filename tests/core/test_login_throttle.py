@@ -1,5 +1,9 @@
 """Failed logins are throttled per user name and per client address on all three login paths, in the shared cache."""
 
+import os
+import subprocess
+import sys
+
 import pytest
 from django.core.cache import caches
 from django.test import Client, RequestFactory
@@ -28,9 +32,30 @@ def form_login(path: str, username: str, password: str, address: str = "10.0.0.5
     return Client().post(path, {"username": username, "password": password}, REMOTE_ADDR=address)
 
 
-def test_the_shared_cache_crosses_processes():
-    backend = type(caches["shared"]).__module__
-    assert backend in {"django.core.cache.backends.db", "django.core.cache.backends.redis"}, backend
+def database_url() -> str:
+    """This test run's database, as another process would be told it."""
+    from django.db import connection
+
+    db = connection.settings_dict
+    if connection.vendor == "sqlite":
+        return f"sqlite:///{db['NAME']}"
+    return f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_attempts_counted_in_another_process_count_here(users, settings):
+    """Another web process (here: a plain Python process on the same settings) fails three logins as viewer-user;
+    this process then refuses the fourth. With REDIS_URL the counts are in Redis, else in the database table."""
+    script = ("import django; django.setup()\n"
+              "from microdc.core.throttles import LoginThrottle\n"
+              "for _ in range(3):\n"
+              "    assert LoginThrottle('viewer-user', '198.51.100.1').attempt() is None\n")
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "microdc.settings", "DATABASE_URL": database_url(),
+           "MICRODC_LOGIN_RATE": settings.MICRODC_LOGIN_RATE}
+    done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert token("viewer-user", PASSWORD, address="10.0.0.9").status_code == 429
+    assert token("operator-user", PASSWORD, address="10.0.0.9").status_code == 201
 
 
 def test_token_endpoint_throttles_a_user_name_from_any_address(users):
