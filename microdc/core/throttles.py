@@ -4,7 +4,7 @@ Every password check (API token, /login/, /admin/login/) goes through `authentic
 before the password is checked (so parallel guesses cannot slip past the count) and refunded when it succeeds,
 so only failed attempts use up the rate. Counts live in fixed windows of the rate's period. Redis counts
 atomically; the database cache's incr is a read then a write, so attempts landing at the very same moment may
-count once (a few extra guesses per window at worst, never an unbounded number).
+count once: at most the rate times the attempts in flight at once (without Redis there is one web process).
 """
 
 import contextlib
