@@ -7,6 +7,7 @@ Production: DATABASE_URL (PostgreSQL) and REDIS_URL (channels_redis, shared by s
 import ipaddress
 import json
 import os
+import re
 import secrets
 import tempfile
 from pathlib import Path
@@ -195,6 +196,8 @@ def _networks(name: str) -> list[str]:
 MICRODC_TRUSTED_PROXIES = _networks("MICRODC_TRUSTED_PROXIES")
 # Login attempts (API token, /login/, /admin/login/) that fail, allowed per user name and per client address.
 MICRODC_LOGIN_RATE = os.environ.get("MICRODC_LOGIN_RATE", "20/min")
+if not re.fullmatch(r"\d+/[smhd][a-z]*", MICRODC_LOGIN_RATE):
+    raise ImproperlyConfigured(f"MICRODC_LOGIN_RATE must be like 20/min, 5/s or 100/h, got {MICRODC_LOGIN_RATE!r}")
 SECURE_CONTENT_TYPE_NOSNIFF = True
 
 REST_FRAMEWORK = {
