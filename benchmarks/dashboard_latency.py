@@ -200,7 +200,9 @@ def main() -> int:
     import django
 
     django.setup()
-    appliance = ServedAppliance(redis_url=args.redis or None)
+    # Every simulated browser logs in as the one viewer: allow that user as many sockets as there are clients.
+    appliance = ServedAppliance(redis_url=args.redis or None,
+                                extra_env={"MICRODC_LIVE_MAX_CONNECTIONS_PER_USER": str(args.clients)})
     try:
         seed = appliance.prepare(hours=1)
         url = appliance.start()

@@ -5,8 +5,10 @@ Production: DATABASE_URL (PostgreSQL) and REDIS_URL (channels_redis, shared by s
 """
 
 import contextlib
+import ipaddress
 import json
 import os
+import re
 import secrets
 import tempfile
 from pathlib import Path
@@ -184,6 +186,21 @@ SESSION_COOKIE_SECURE = env_bool("MICRODC_SECURE_COOKIES")
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if env_bool("MICRODC_BEHIND_PROXY") else None
 X_FRAME_OPTIONS = "DENY"
+
+
+def _networks(name: str) -> list[str]:
+    try:
+        return [str(ipaddress.ip_network(item, strict=False)) for item in env_list(name, "")]
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"{name}: {exc} (addresses or networks, comma-separated)") from None
+
+
+# Proxies whose X-Forwarded-For is believed (addresses or CIDRs); the client is the right-most address not in it.
+MICRODC_TRUSTED_PROXIES = _networks("MICRODC_TRUSTED_PROXIES")
+# Login attempts (API token, /login/, /admin/login/) that fail, allowed per user name and per client address.
+MICRODC_LOGIN_RATE = os.environ.get("MICRODC_LOGIN_RATE", "20/min")
+if not re.fullmatch(r"\d+/[smhd][a-z]*", MICRODC_LOGIN_RATE):
+    raise ImproperlyConfigured(f"MICRODC_LOGIN_RATE must be like 20/min, 5/s or 100/h, got {MICRODC_LOGIN_RATE!r}")
 SECURE_CONTENT_TYPE_NOSNIFF = True
 
 REST_FRAMEWORK = {
@@ -201,7 +218,6 @@ REST_FRAMEWORK = {
     "PAGE_SIZE": 50,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "microdc.core.exceptions.exception_handler",
-    "DEFAULT_THROTTLE_RATES": {"login": os.environ.get("MICRODC_LOGIN_RATE", "20/min")},
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
 }
 
@@ -225,9 +241,15 @@ SPECTACULAR_SETTINGS = {
 }
 
 CACHES = {
-    "default": {
-        "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
-    }
+    # Computed views (summaries, charts): each process keeps its own for a few seconds.
+    "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+    # State every web process must agree on (login attempts, websocket connections): Redis when there is one,
+    # else a table in the database (created by core's migrations; SQLite or PostgreSQL alike).
+    "shared": ({"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL,
+                "KEY_PREFIX": os.environ.get("MICRODC_REDIS_PREFIX", "microdc")} if REDIS_URL else
+               {"BACKEND": "django.core.cache.backends.db.DatabaseCache", "LOCATION": "microdc_shared_cache",
+                # Culling would forget throttle counts under a flood of user names; expired rows go anyway.
+                "OPTIONS": {"MAX_ENTRIES": 1_000_000}}),
 }
 
 LOGGING = {
@@ -258,6 +280,11 @@ MICRODC_TELEMETRY_MAX_GAP_SECONDS = int(os.environ.get("MICRODC_TELEMETRY_MAX_GA
 MICRODC_RAW_RETENTION_HOURS = int(os.environ.get("MICRODC_RAW_RETENTION_HOURS", "48"))
 MICRODC_ROLLUP_MINUTE_RETENTION_DAYS = int(os.environ.get("MICRODC_ROLLUP_MINUTE_RETENTION_DAYS", "35"))
 MICRODC_ROLLUP_HOUR_RETENTION_DAYS = int(os.environ.get("MICRODC_ROLLUP_HOUR_RETENTION_DAYS", "800"))
+# /api/v1/telemetry/history/: most points one request returns, longest span served from raw samples.
+MICRODC_HISTORY_MAX_POINTS = int(os.environ.get("MICRODC_HISTORY_MAX_POINTS", "10000"))
+MICRODC_HISTORY_RAW_MAX_HOURS = float(os.environ.get("MICRODC_HISTORY_RAW_MAX_HOURS", "3"))
+# Dashboard websocket connections one user may hold at once (across all web processes).
+MICRODC_LIVE_MAX_CONNECTIONS_PER_USER = int(os.environ.get("MICRODC_LIVE_MAX_CONNECTIONS_PER_USER", "16"))
 # Provisioning: where model artifacts given as paths may live, how the nodes reach the appliance (agent
 # bootstrap), how long one Ansible run may take, and how many nodes a rollout batch touches after the canary.
 MICRODC_ARTIFACT_ROOTS = env_list("MICRODC_ARTIFACT_ROOTS", str(DATA_DIR / "artifacts"))

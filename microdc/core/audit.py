@@ -11,6 +11,7 @@ from typing import Any
 
 from django.db import models
 
+from . import clients
 from .models import AuditEvent
 
 MASK = "********"
@@ -78,4 +79,4 @@ def record(
 
 
 def client_address(request) -> str | None:
-    return request.META.get("REMOTE_ADDR") if request is not None else None
+    return clients.client_address(request) if request is not None else None

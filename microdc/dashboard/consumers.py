@@ -1,7 +1,9 @@
 """The dashboard's websocket: an authenticated session subscribes to the groups of what it shows.
 
 Client -> server: ``{"subscribe": [groups]}``, ``{"unsubscribe": [groups]}``; groups are ``site.<id>``,
-``rack.<id>``, ``node.<id>``, ``job.<id>``.
+``rack.<id>``, ``node.<id>``, ``job.<id>``, of objects that exist (``access.joinable``).
+A user holds at most MICRODC_LIVE_MAX_CONNECTIONS_PER_USER connections across all web processes
+(``connections``); one more is closed with CLOSE_TOO_MANY.
 Server -> client: ``{"type": "subscribed", "groups": [...]}``, ``{"type": "update", "group": g, "data": {...}}``,
 ``{"type": "error", "detail": "..."}``.
 
@@ -15,19 +17,23 @@ worker stored); each connection sends every event once, in counter order.
 
 import asyncio
 import contextlib
+import logging
 import re
 import time
 
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
 
-from . import publisher, watches
+from . import access, connections, db, publisher, watches
 from .coalesce import merge
+
+log = logging.getLogger(__name__)
 
 GROUP_PATTERN = re.compile(r"^(site|rack|node|job)\.[0-9]{1,18}$")
 MAX_GROUPS = 64
 SEND_INTERVAL = float(getattr(settings, "MICRODC_LIVE_SEND_INTERVAL", 0.25))
 CLOSE_UNAUTHENTICATED = 4401
+CLOSE_TOO_MANY = 4429
 
 
 class LiveConsumer(AsyncJsonWebsocketConsumer):
@@ -36,6 +42,11 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
         if user is None or not user.is_authenticated or not user.is_active:
             await self.close(code=CLOSE_UNAUTHENTICATED)
             return
+        self.slot = await db.run(db.ACCESS, connections.take, user.pk, self.channel_name)
+        if self.slot is None:
+            await self.close(code=CLOSE_TOO_MANY)
+            return
+        self.slot_renewal = asyncio.get_running_loop().create_task(self._renew_slot())
         self.groups_joined: set[str] = set()
         self.pending: dict[str, dict] = {}
         self.last_flush = float("-inf")
@@ -54,6 +65,18 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
         for group in getattr(self, "groups_joined", ()):
             watches.leave(self, group)
             await self.channel_layer.group_discard(group, self.channel_name)
+        if getattr(self, "slot", None) is not None:
+            self.slot_renewal.cancel()
+            await db.run(db.ACCESS, connections.release, self.slot, self.channel_name)
+            self.slot = None
+
+    async def _renew_slot(self) -> None:
+        while True:
+            await asyncio.sleep(connections.RENEW_SECONDS)
+            try:
+                await db.run(db.ACCESS, connections.renew, self.slot, self.channel_name)
+            except Exception:
+                log.exception("renewing the live connection slot %s failed", self.slot)
 
     async def receive_json(self, content, **kwargs):
         if not isinstance(content, dict):
@@ -75,16 +98,17 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
                 self.groups_joined.discard(group)
                 self.pending.pop(group, None)
                 watches.leave(self, group)
-        refused = []
-        for group in wanted:
-            if group in self.groups_joined:
-                continue
-            if len(self.groups_joined) >= MAX_GROUPS:
-                refused.append(group)
-                continue
-            await self.channel_layer.group_add(group, self.channel_name)
-            self.groups_joined.add(group)
-            await watches.join(self, group)
+        new = [group for group in dict.fromkeys(wanted) if group not in self.groups_joined]
+        room = max(0, MAX_GROUPS - len(self.groups_joined))
+        new, refused = new[:room], new[room:]  # checked against the database only up to the limit
+        allowed = await db.run(db.ACCESS, access.joinable, self.scope["user"], new) if new else set()
+        if unknown := [group for group in new if group not in allowed]:
+            await self.send_json({"type": "error", "detail": f"No such object, or not yours to see: {unknown[:5]}"})
+        for group in new:
+            if group in allowed:
+                await self.channel_layer.group_add(group, self.channel_name)
+                self.groups_joined.add(group)
+                await watches.join(self, group)
         if refused:
             await self.send_json({"type": "error", "detail": f"At most {MAX_GROUPS} groups per connection; "
                                                              f"not joined: {refused[:5]}"})

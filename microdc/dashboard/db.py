@@ -14,6 +14,8 @@ from channels.db import DatabaseSyncToAsync
 
 PUBLISH = ThreadPoolExecutor(max_workers=1, thread_name_prefix="microdc-live-publish")
 REFRESH = ThreadPoolExecutor(max_workers=1, thread_name_prefix="microdc-live-refresh")
+# Connection slots and subscription checks: short, and never behind a slow refresh.
+ACCESS = ThreadPoolExecutor(max_workers=1, thread_name_prefix="microdc-live-access")
 
 # True: run everything on asgiref's one thread-sensitive thread instead. The test suite sets it: its in-memory
 # SQLite database (shared cache) refuses a reader and a writer at once instead of letting one wait.

@@ -11,6 +11,7 @@ from channels.auth import AuthMiddlewareStack
 from channels.db import database_sync_to_async
 from channels.routing import URLRouter
 from channels.testing import WebsocketCommunicator
+from django.core.cache import caches
 from django.db import connections
 from django.utils import timezone
 
@@ -86,6 +87,8 @@ def ws_app():
 async def connect(ws_app):
     """Open a websocket as `user` (scope injected) and join `groups`; every socket is closed at the end."""
     opened = []
+    # Connection slots live in the shared cache, which outlives a test (Redis) or its flush (the cache table).
+    await database_sync_to_async(caches["shared"].clear)()
 
     async def open_socket(user, groups: list[str] | None = None):
         communicator = WebsocketCommunicator(ws_app, "/ws/live/")

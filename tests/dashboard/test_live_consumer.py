@@ -10,7 +10,30 @@ from django.contrib.auth.models import AnonymousUser
 from microdc.dashboard import consumers
 from microdc.dashboard.coalesce import merge
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("live_objects")]
+
+
+@pytest.fixture
+def live_objects(transactional_db):
+    """The objects the groups of these tests name (rack.1, node.1-7, job.4, job.9; site 1 holds them): only groups
+    of objects that exist can be joined."""
+    from django.core.management.color import no_style
+    from django.db import connection
+
+    from microdc.nodes.models import Node, Rack, Site
+    from microdc.provisioning.models import Job
+
+    Site.objects.create(pk=1, name="Live", slug="live")
+    Rack.objects.create(pk=1, site_id=1, name="Live R1", height_u=42)
+    for pk in range(1, 8):
+        Node.objects.create(pk=pk, hostname=f"live-{pk}", management_address=f"10.9.0.{pk}", rack_id=1,
+                            position_u=2 * pk, height_u=1)
+    for pk in (4, 9):
+        Job.objects.create(pk=pk, kind="deploy", status="running")
+    # PostgreSQL: objects created later (small_site) must not be given these ids again.
+    with connection.cursor() as cursor:
+        for sql in connection.ops.sequence_reset_sql(no_style(), [Site, Rack, Node, Job]):
+            cursor.execute(sql)
 
 
 async def send(group: str, data: dict) -> None:
@@ -52,7 +75,7 @@ async def test_websocket_route_in_the_asgi_app_checks_origin_and_session():
 
 @pytest.mark.parametrize("role", ["viewer", "operator", "admin"])
 async def test_every_role_gets_updates_of_the_groups_it_joined_only(connect, users, role):
-    communicator, connected, _ = await connect(users[role], ["node.1", "site.9"])
+    communicator, connected, _ = await connect(users[role], ["node.1", "node.3"])
     assert connected
     await send("node.2", {"nodes": {"2": {"hostname": "other"}}})
     await send("rack.1", {"nodes": {"1": {"hostname": "not joined"}}})
@@ -137,15 +160,15 @@ async def test_coalesced_job_output_keeps_every_event_in_order(connect, users, m
 
 async def test_groups_are_separate_streams_within_one_connection(connect, users, monkeypatch):
     monkeypatch.setattr(consumers, "SEND_INTERVAL", 0.3)
-    communicator, _, _ = await connect(users["viewer"], ["node.1", "site.1"])
+    communicator, _, _ = await connect(users["viewer"], ["node.1", "rack.1"])
     await send("node.1", {"nodes": {"1": {"a": 1}}})
-    await send("site.1", {"nodes": {"1": {"b": 2}}})
+    await send("rack.1", {"nodes": {"1": {"b": 2}}})
     await send("node.1", {"nodes": {"1": {"a": 3}}})
     frames = await drain(communicator, 1.0)
     by_group: dict = {}
     for frame in frames:
         merge(by_group.setdefault(frame["group"], {}), frame["data"])
-    assert by_group == {"node.1": {"nodes": {"1": {"a": 3}}}, "site.1": {"nodes": {"1": {"b": 2}}}}
+    assert by_group == {"node.1": {"nodes": {"1": {"a": 3}}}, "rack.1": {"nodes": {"1": {"b": 2}}}}
 
 
 async def test_updates_after_disconnect_are_dropped_quietly(connect, users):

@@ -1,16 +1,14 @@
-from django.contrib.auth import authenticate
 from django.db import transaction
 from django_filters import rest_framework as filters
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import AuthenticationFailed
+from rest_framework.exceptions import AuthenticationFailed, Throttled
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
-from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
-from .. import admins, audit, tokens
+from .. import admins, audit, throttles, tokens
 from ..models import ApiToken, AuditEvent, User
 from ..roles import Role, has_role
 from .serializers import (
@@ -49,8 +47,6 @@ class ObtainTokenView(APIView):
 
     authentication_classes = []
     permission_classes = [AllowAny]
-    throttle_classes = [ScopedRateThrottle]
-    throttle_scope = "login"
 
     def get_authenticate_header(self, request):
         return "Token"  # a wrong password is a 401 with a challenge, not a 403
@@ -60,7 +56,10 @@ class ObtainTokenView(APIView):
         serializer = ObtainTokenSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
-        user = authenticate(request, username=data["username"], password=data["password"])
+        try:
+            user = throttles.authenticate(request, data["username"], data["password"])
+        except throttles.LoginThrottled as exc:
+            raise Throttled(wait=exc.wait, detail=str(exc)) from None
         if user is None:
             raise AuthenticationFailed("Wrong username or password.")
         return _issue(request, user, data.get("name", ""), data.get("expires"))

@@ -21,8 +21,6 @@ from ..models import Rollup, Sample, Source
 from ..rollup_claims import pending_since
 from ..selectors import node_live_values
 
-MAX_POINTS = 10_000
-
 
 class IsNodeAgent(BasePermission):
     def has_permission(self, request, view):
@@ -79,6 +77,89 @@ def _time_param(request, name: str, default: datetime.datetime) -> datetime.date
 RESOLUTIONS = {"raw": 0, "1m": Rollup.MINUTE, "1h": Rollup.HOUR}
 
 
+def _raw_limit_hours() -> float:
+    """Longest span raw samples are served for: the raw-span limit, and never beyond what is kept."""
+    return min(settings.MICRODC_HISTORY_RAW_MAX_HOURS, settings.MICRODC_RAW_RETENTION_HOURS)
+
+
+def _auto_resolution(start: datetime.datetime, end: datetime.datetime) -> str:
+    span = (end - start).total_seconds()
+    raw_kept_since = timezone.now() - datetime.timedelta(hours=settings.MICRODC_RAW_RETENTION_HOURS)
+    if span <= _raw_limit_hours() * 3600 and start >= raw_kept_since:
+        return "raw"
+    return "1m" if span <= 3 * 86400 else "1h"
+
+
+def _check_raw_span(start: datetime.datetime, end: datetime.datetime) -> None:
+    limit = _raw_limit_hours()
+    if (end - start).total_seconds() > limit * 3600:
+        raise ValidationError({"resolution": f"raw samples are served for spans of at most {limit:g} hours; "
+                                             f"use resolution=1m (or auto) for longer spans, or narrow start/end"})
+    retention = settings.MICRODC_RAW_RETENTION_HOURS
+    if start < timezone.now() - datetime.timedelta(hours=retention):
+        raise ValidationError({"start": f"raw samples are kept for {retention} hours only; use resolution=1m "
+                                        f"(or auto) for older data, or move start within the last {retention} hours"})
+
+
+def _too_many_points() -> ValidationError:
+    limit = settings.MICRODC_HISTORY_MAX_POINTS
+    return ValidationError({"resolution": f"more than {limit} points; use a coarser resolution (1m or 1h), "
+                                          "narrow start/end, or name fewer sources"})
+
+
+def _raw_points(sources, metric, start, end) -> dict[int, list]:
+    """Points of every source from raw samples, reading each reporter's samples once.
+
+    The rows are counted (up to the limit) before any is decoded: a sample row holds every source of its reporter,
+    so rows x sources bounds the points, and a request over the limit is refused without decoding anything."""
+    limit = settings.MICRODC_HISTORY_MAX_POINTS
+    by_reporter: dict[tuple[str, int], list] = {}
+    for source in sources:
+        reporter = ("meter_id", source.meter_id) if source.meter_id else ("node_id", source.node_id)
+        by_reporter.setdefault(reporter, []).append(source)
+    rows_of = {reporter: Sample.objects.filter(**{reporter[0]: reporter[1]}, ts__gte=start, ts__lt=end)
+               for reporter in by_reporter}
+    budget = limit
+    for reporter, rows in rows_of.items():
+        reporting = len(by_reporter[reporter])
+        counted = rows[:budget // reporting + 1].count()
+        budget -= counted * reporting
+        if budget < 0:
+            raise _too_many_points()
+    points: dict[int, list] = {source.pk: [] for source in sources}
+    for reporter, rows in rows_of.items():
+        keys = [(str(source.pk), points[source.pk]) for source in by_reporter[reporter]]
+        for ts, values in rows.order_by("ts").values_list("ts", "values").iterator():
+            for key, series in keys:
+                value = values.get(key, {}).get(metric)
+                if value is not None:
+                    series.append({"t": ts, "value": value})
+    return points
+
+
+def _rollup_points(sources, metric, resolution, start, end) -> dict[int, list]:
+    """Points of every source from its rollups; stops reading as soon as the request passes the point limit.
+
+    Only buckets holding `metric` are read, so every row read is a point and no more than limit + 1 are decoded."""
+    budget = settings.MICRODC_HISTORY_MAX_POINTS
+    points: dict[int, list] = {}
+    for source in sources:
+        rows = Rollup.objects.filter(source=source, resolution=resolution, start__gte=start, start__lt=end,
+                                     stats__has_key=metric).order_by("start")
+        points[source.pk] = series = []
+        for bucket_start, coverage, stats in rows.values_list("start", "coverage", "stats")[:budget + 1]:
+            stat = stats[metric]
+            if is_counter(metric):
+                series.append({"t": bucket_start, "increase": stat.get("delta", 0.0), "coverage": coverage})
+            else:
+                series.append({"t": bucket_start, "min": stat["min"], "avg": stat["sum"] / stat["n"],
+                               "max": stat["max"], "coverage": coverage})
+        budget -= len(series)
+        if budget < 0:
+            raise _too_many_points()
+    return points
+
+
 class HistoryView(APIView):
     """Time series of one metric: raw samples or 1-minute / 1-hour rollups (min/avg/max, counter increases)."""
 
@@ -102,19 +183,19 @@ class HistoryView(APIView):
             raise ValidationError({"start": "must be before end"})
         resolution = params.get("resolution", "auto")
         if resolution == "auto":
-            span = (end - start).total_seconds()
-            resolution = "raw" if span <= 3 * 3600 else "1m" if span <= 3 * 86400 else "1h"
+            resolution = _auto_resolution(start, end)
         if resolution not in RESOLUTIONS:
             raise ValidationError({"resolution": f"one of auto, {', '.join(RESOLUTIONS)}"})
+        if resolution == "raw":
+            _check_raw_span(start, end)
 
         sources = self._sources(params)
+        points = (_raw_points(sources, metric, start, end) if resolution == "raw"
+                  else _rollup_points(sources, metric, RESOLUTIONS[resolution], start, end))
         series = [{"source": s.key, "node": s.node_id, "accelerator": s.accelerator_id, "meter": s.meter_id,
                    "sensor": s.sensor, "simulated": s.simulated, "metric": metric, "unit": unit_of(metric),
-                   "resolution": resolution, "points": self._points(s, metric, resolution, start, end)}
+                   "resolution": resolution, "points": points[s.pk]}
                   for s in sources]
-        if sum(len(s["points"]) for s in series) > MAX_POINTS:
-            raise ValidationError({"resolution": f"more than {MAX_POINTS} points; choose a coarser resolution "
-                                                 "or a shorter range"})
         return Response({"start": start, "end": end, "series": series})
 
     def _sources(self, params):
@@ -136,34 +217,6 @@ class HistoryView(APIView):
         if not filtered:
             raise ValidationError({"node": "name a node, accelerator, uuid, meter or sensor"})
         return list(sources.order_by("key")[:256])
-
-    @staticmethod
-    def _points(source, metric, resolution, start, end):
-        if resolution == "raw":
-            reporter = {"meter_id": source.meter_id} if source.meter_id else {"node_id": source.node_id}
-            rows = Sample.objects.filter(**reporter, ts__gte=start, ts__lt=end).order_by("ts")
-            key = str(source.pk)
-            points = []
-            for ts, values in rows.values_list("ts", "values").iterator():
-                value = values.get(key, {}).get(metric)
-                if value is not None:
-                    points.append({"t": ts, "value": value})
-                    if len(points) > MAX_POINTS:
-                        break
-            return points
-        rows = Rollup.objects.filter(source=source, resolution=RESOLUTIONS[resolution], start__gte=start,
-                                     start__lt=end).order_by("start")
-        points = []
-        for bucket_start, coverage, stats in rows.values_list("start", "coverage", "stats")[:MAX_POINTS + 1]:
-            stat = stats.get(metric)
-            if stat is None:
-                continue
-            if is_counter(metric):
-                points.append({"t": bucket_start, "increase": stat.get("delta", 0.0), "coverage": coverage})
-            else:
-                points.append({"t": bucket_start, "min": stat["min"], "avg": stat["sum"] / stat["n"],
-                               "max": stat["max"], "coverage": coverage})
-        return points
 
 
 class LatestView(APIView):
