@@ -83,6 +83,16 @@ def stop_supervised(root: Path) -> None:
             subprocess.run([NODE_PYTHON, str(tool), "stop", str(spec)], capture_output=True, timeout=60)
 
 
+def traversable(path: Path) -> Path:
+    """Let other users pass through path and its parents, as they can through a node's /opt: pytest makes
+    its temp directories 0700, which would hide a node prefix from the model servers' own account."""
+    for directory in (path, *path.parents):
+        mode = directory.stat().st_mode
+        if not mode & 0o001:
+            directory.chmod(mode | 0o001)
+    return path
+
+
 def files_under(root: Path) -> list[str]:
     return sorted(str(p.relative_to(root)) for p in root.rglob("*") if not p.is_dir())
 
