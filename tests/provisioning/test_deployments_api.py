@@ -221,6 +221,11 @@ def test_job_summaries_are_masked_for_every_role(client_for, node, artifact):
         summary = client_for(role).get(f"/api/v1/jobs/{job.pk}/").json()["summary"]
         assert summary == (f"stopped before touching any node: {MASKED_URL} answered 403\n"
                            "internal error: RuntimeError: token ******** refused")
+    # The dashboard's jobs page shows the same summary.
+    from microdc.dashboard import provisioning as dashboard_jobs
+
+    assert dashboard_jobs.job(job.pk)["summary"] == summary
+    assert [j["summary"] for j in dashboard_jobs.jobs()] == [summary]
 
 
 @pytest.mark.django_db
