@@ -6,10 +6,13 @@ Every path the playbooks write on the "node" (this machine, reached over SSH) ha
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import shutil
 import subprocess
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -83,14 +86,18 @@ def stop_supervised(root: Path) -> None:
             subprocess.run([NODE_PYTHON, str(tool), "stop", str(spec)], capture_output=True, timeout=60)
 
 
-def traversable(path: Path) -> Path:
-    """Let other users pass through path and its parents, as they can through a node's /opt: pytest makes
-    its temp directories 0700, which would hide a node prefix from the model servers' own account."""
-    for directory in (path, *path.parents):
-        mode = directory.stat().st_mode
-        if not mode & 0o001:
-            directory.chmod(mode | 0o001)
-    return path
+@contextlib.contextmanager
+def node_prefix(name: str) -> Iterator[Path]:
+    """A node's microdc_service_prefix that other users can pass through, as they can a node's /opt: pytest
+    keeps its own temp tree 0700 (and concurrent runs prune it), which would hide the prefix from the model
+    servers' unprivileged account. Services left supervised below it are stopped, then it is removed."""
+    root = Path(tempfile.mkdtemp(prefix=f"microdc-{name}-"))
+    root.chmod(0o755)
+    try:
+        yield root
+    finally:
+        stop_supervised(root)
+        shutil.rmtree(root, ignore_errors=True)
 
 
 def files_under(root: Path) -> list[str]:

@@ -20,11 +20,10 @@ from tests.playbooks.ansible_helpers import (
     Model,
     SshNode,
     files_under,
+    node_prefix,
     pid_alive,
     processes_mentioning,
-    stop_supervised,
     supervised_pids,
-    traversable,
 )
 from tests.support import free_port
 
@@ -58,36 +57,35 @@ def infer(port: int, values: list[float]) -> dict[str, Any]:
 @pytest.fixture(scope="module")
 def deployment(ssh_node: SshNode, sklearn_model: Model, tmp_path_factory: pytest.TempPathFactory,
                module_file_server) -> Iterator[Deployment]:
-    root = traversable(tmp_path_factory.mktemp("mlserver-node"))
-    marker = tmp_path_factory.mktemp("marker") / "pwned"
-    extravars = {
-        "microdc_service_prefix": str(root),
-        "microdc_runtime": "mlserver",
-        "microdc_model_name": NAME,
-        "microdc_model_revision": "r1",
-        "microdc_model_artifact": module_file_server(sklearn_model.path),
-        "microdc_model_artifact_sha256": sklearn_model.sha256,
-        "microdc_model_port": free_port(),
-        "mlserver_grpc_port": free_port(),
-        "mlserver_metrics_port": free_port(),
-        "microdc_model_bind": "127.0.0.1",
-        "microdc_model_health_timeout": 180,
-        # Inert user input: must reach the process as these exact characters.
-        "microdc_model_env": {"MICRODC_NOTE": f"{{{{ lookup('pipe', 'touch {marker}') }}}}",
-                              "MICRODC_NOTE2": f"; touch {marker}"},
-    }
-    # A check run on the fresh node first: it must succeed and leave the node untouched.
-    dry = ssh_node.run("deploy_model_server.yml", extravars, check=True)
-    assert dry.status == "successful", dry.stdout()[-4000:]
-    assert files_under(root) == [], "--check changed the node"
+    with node_prefix("mlserver") as root:
+        marker = tmp_path_factory.mktemp("marker") / "pwned"
+        extravars = {
+            "microdc_service_prefix": str(root),
+            "microdc_runtime": "mlserver",
+            "microdc_model_name": NAME,
+            "microdc_model_revision": "r1",
+            "microdc_model_artifact": module_file_server(sklearn_model.path),
+            "microdc_model_artifact_sha256": sklearn_model.sha256,
+            "microdc_model_port": free_port(),
+            "mlserver_grpc_port": free_port(),
+            "mlserver_metrics_port": free_port(),
+            "microdc_model_bind": "127.0.0.1",
+            "microdc_model_health_timeout": 180,
+            # Inert user input: must reach the process as these exact characters.
+            "microdc_model_env": {"MICRODC_NOTE": f"{{{{ lookup('pipe', 'touch {marker}') }}}}",
+                                  "MICRODC_NOTE2": f"; touch {marker}"},
+        }
+        # A check run on the fresh node first: it must succeed and leave the node untouched.
+        dry = ssh_node.run("deploy_model_server.yml", extravars, check=True)
+        assert dry.status == "successful", dry.stdout()[-4000:]
+        assert files_under(root) == [], "--check changed the node"
 
-    events: list[dict[str, Any]] = []
-    first = ssh_node.run("deploy_model_server.yml", extravars, on_event=events.append, timeout=900)
-    assert first.status == "successful", first.stdout()[-4000:]
-    yield Deployment(root=root, extravars=extravars, first=first, events=events, marker=marker)
-    # Whatever the tests did, take it down (a no-op after test_remove_leaves_nothing).
-    ssh_node.run("remove_model_server.yml", {"microdc_service_prefix": str(root), "microdc_model_name": NAME})
-    stop_supervised(root)
+        events: list[dict[str, Any]] = []
+        first = ssh_node.run("deploy_model_server.yml", extravars, on_event=events.append, timeout=900)
+        assert first.status == "successful", first.stdout()[-4000:]
+        yield Deployment(root=root, extravars=extravars, first=first, events=events, marker=marker)
+        # Whatever the tests did, take it down (a no-op after test_remove_leaves_nothing).
+        ssh_node.run("remove_model_server.yml", {"microdc_service_prefix": str(root), "microdc_model_name": NAME})
 
 
 def test_first_deploy_reports_changes_and_endpoint(deployment: Deployment):

@@ -289,3 +289,16 @@ def test_the_database_holds_one_live_deployment_per_name(node):
     Deployment.objects.create(name="iris", runtime="mlserver", status="healthy")
     with pytest.raises(IntegrityError), transaction.atomic():
         Deployment.objects.create(name="iris", runtime="mlserver", status="failed")
+
+
+@pytest.mark.django_db
+def test_a_name_taken_between_validation_and_insert_is_a_400(client_for, node, artifact, monkeypatch):
+    from microdc.provisioning.api.serializers import DeploymentSerializer
+
+    Deployment.objects.create(name="iris", runtime="mlserver", status="healthy")
+    # Two requests validated at once: the other one's row lands after this one's check.
+    monkeypatch.setattr(DeploymentSerializer, "validate_name", lambda self, value: value)
+    monkeypatch.setattr(DeploymentSerializer, "get_validators", lambda self: [])
+    response = client_for("operator").post("/api/v1/deployments/", body(node, *artifact), format="json")
+    assert response.status_code == 400 and "a deployment named iris exists" in str(response.json().get("name"))
+    assert Deployment.objects.count() == 1 and not Job.objects.exists() and not NodeLock.objects.exists()
