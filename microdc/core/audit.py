@@ -24,6 +24,13 @@ def is_secret_field(instance: models.Model, name: str) -> bool:
     return name in declared or any(word in name for word in _SECRET_WORDS)
 
 
+def masked(instance: models.Model | type[models.Model], name: str, value: Any) -> Any:
+    """A field's value as the audit log keeps it. A model may declare `audit_maskers` ({field: function}) for
+    values that are partly secret (an environment's values, a URL's credentials)."""
+    masker = getattr(instance, "audit_maskers", {}).get(name)
+    return masker(value) if masker is not None and value not in (None, "", {}) else value
+
+
 def _jsonable(value: Any) -> Any:
     if isinstance(value, datetime.datetime | datetime.date | datetime.time):
         return value.isoformat()
@@ -51,7 +58,7 @@ def diff(instance: models.Model, before: dict[str, Any], after: dict[str, Any]) 
         if is_secret_field(instance, name):
             changes[name] = {"old": MASK if old not in (None, "", {}) else old, "new": MASK}
         else:
-            changes[name] = {"old": old, "new": new}
+            changes[name] = {"old": masked(instance, name, old), "new": masked(instance, name, new)}
     return changes
 
 

@@ -20,6 +20,8 @@ from django.apps import apps
 from django.db import models
 from django.db.models import Max
 
+from microdc.provisioning.masking import mask_summary
+
 from .selectors import iso
 
 MAX_EVENTS = 5000
@@ -62,7 +64,7 @@ def job_view(job) -> dict:
         "status": _label(job, "status") or "unknown",
         "node": _nodes_text(job),
         "deployment": _label(job, "deployment"),
-        "summary": _label(job, "summary"),
+        "summary": mask_summary(job) if _has_field(type(job), "summary") else "",
         "created": iso(getattr(job, "started", None) or getattr(job, "created", None)),
         "finished": iso(getattr(job, "finished", None)),
     }
@@ -75,7 +77,8 @@ def _jobs_queryset(job_model):
     elif _has_field(job_model, "node"):
         queryset = queryset.select_related("node")
     if _has_field(job_model, "deployment"):
-        queryset = queryset.select_related("deployment")
+        # The deployment's revisions are what a summary is masked against.
+        queryset = queryset.select_related("deployment").prefetch_related("deployment__revisions")
     return queryset
 
 

@@ -11,6 +11,8 @@ from django.utils import timezone
 
 from microdc.nodes.models import Node
 
+from .masking import mask_env, mask_url
+
 NAME_PATTERN = r"^[a-z0-9]([a-z0-9-]{0,46}[a-z0-9])?$"
 name_validator = RegexValidator(NAME_PATTERN, "Lower-case letters, digits and inner hyphens, at most 48.")
 
@@ -43,7 +45,8 @@ class Deployment(models.Model):
         REMOVING = "removing"
         REMOVED = "removed"
 
-    name = models.CharField(max_length=48, unique=True, validators=[name_validator])
+    name = models.CharField(max_length=48, validators=[name_validator],
+                            help_text="Unique among deployments that are not removed; a removed one keeps its history.")
     runtime = models.CharField(max_length=16, choices=Runtime.choices)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
     current_revision = models.ForeignKey("DeploymentRevision", null=True, blank=True, on_delete=models.SET_NULL,
@@ -54,7 +57,9 @@ class Deployment(models.Model):
     created = models.DateTimeField(default=timezone.now)
 
     class Meta:
-        ordering = ["name"]
+        ordering = ["name", "-created"]
+        constraints = [models.UniqueConstraint(fields=["name"], condition=~models.Q(status="removed"),
+                                               name="deployment_name_unique_unless_removed")]
 
     def __str__(self):
         return self.name
@@ -76,6 +81,8 @@ class DeploymentRevision(models.Model):
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
     created = models.DateTimeField(default=timezone.now)
     note = models.CharField(max_length=200, blank=True)
+
+    audit_maskers = {"env": mask_env, "artifact": mask_url}
 
     class Meta:
         ordering = ["deployment", "-number"]

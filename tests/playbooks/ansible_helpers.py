@@ -6,10 +6,13 @@ Every path the playbooks write on the "node" (this machine, reached over SSH) ha
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import shutil
 import subprocess
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -81,6 +84,20 @@ def stop_supervised(root: Path) -> None:
     for spec in sorted((root / "etc/microdc/supervised").glob("*.json")):
         if tool.exists():
             subprocess.run([NODE_PYTHON, str(tool), "stop", str(spec)], capture_output=True, timeout=60)
+
+
+@contextlib.contextmanager
+def node_prefix(name: str) -> Iterator[Path]:
+    """A node's microdc_service_prefix that other users can pass through, as they can a node's /opt: pytest
+    keeps its own temp tree 0700 (and concurrent runs prune it), which would hide the prefix from the model
+    servers' unprivileged account. Services left supervised below it are stopped, then it is removed."""
+    root = Path(tempfile.mkdtemp(prefix=f"microdc-{name}-"))
+    root.chmod(0o755)
+    try:
+        yield root
+    finally:
+        stop_supervised(root)
+        shutil.rmtree(root, ignore_errors=True)
 
 
 def files_under(root: Path) -> list[str]:

@@ -26,7 +26,7 @@ from tests.playbooks.ansible_helpers import (
     HttpPeer,
     Model,
     SshNode,
-    stop_supervised,
+    node_prefix,
 )
 from tests.support import free_port, require_binary, wait_for_port
 
@@ -83,11 +83,9 @@ def ssh_node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SshNode]:
 
 @pytest.fixture
 def node_root(tmp_path: Path) -> Iterator[Path]:
-    """A fresh microdc_service_prefix for one test."""
-    root = tmp_path / "node-root"
-    root.mkdir()
-    yield root
-    stop_supervised(root)
+    """A fresh microdc_service_prefix for one test, which the model servers' account can pass through."""
+    with node_prefix("node") as root:
+        yield root
 
 
 # --- a scikit-learn model made at test time -------------------------------------------------------

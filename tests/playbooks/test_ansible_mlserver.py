@@ -6,6 +6,7 @@ in file order against one deployment; the last one removes it)."""
 from __future__ import annotations
 
 import json
+import pwd
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -19,9 +20,9 @@ from tests.playbooks.ansible_helpers import (
     Model,
     SshNode,
     files_under,
+    node_prefix,
     pid_alive,
     processes_mentioning,
-    stop_supervised,
     supervised_pids,
 )
 from tests.support import free_port
@@ -56,36 +57,35 @@ def infer(port: int, values: list[float]) -> dict[str, Any]:
 @pytest.fixture(scope="module")
 def deployment(ssh_node: SshNode, sklearn_model: Model, tmp_path_factory: pytest.TempPathFactory,
                module_file_server) -> Iterator[Deployment]:
-    root = tmp_path_factory.mktemp("mlserver-node")
-    marker = tmp_path_factory.mktemp("marker") / "pwned"
-    extravars = {
-        "microdc_service_prefix": str(root),
-        "microdc_runtime": "mlserver",
-        "microdc_model_name": NAME,
-        "microdc_model_revision": "r1",
-        "microdc_model_artifact": module_file_server(sklearn_model.path),
-        "microdc_model_artifact_sha256": sklearn_model.sha256,
-        "microdc_model_port": free_port(),
-        "mlserver_grpc_port": free_port(),
-        "mlserver_metrics_port": free_port(),
-        "microdc_model_bind": "127.0.0.1",
-        "microdc_model_health_timeout": 180,
-        # Inert user input: must reach the process as these exact characters.
-        "microdc_model_env": {"MICRODC_NOTE": f"{{{{ lookup('pipe', 'touch {marker}') }}}}",
-                              "MICRODC_NOTE2": f"; touch {marker}"},
-    }
-    # A check run on the fresh node first: it must succeed and leave the node untouched.
-    dry = ssh_node.run("deploy_model_server.yml", extravars, check=True)
-    assert dry.status == "successful", dry.stdout()[-4000:]
-    assert files_under(root) == [], "--check changed the node"
+    with node_prefix("mlserver") as root:
+        marker = tmp_path_factory.mktemp("marker") / "pwned"
+        extravars = {
+            "microdc_service_prefix": str(root),
+            "microdc_runtime": "mlserver",
+            "microdc_model_name": NAME,
+            "microdc_model_revision": "r1",
+            "microdc_model_artifact": module_file_server(sklearn_model.path),
+            "microdc_model_artifact_sha256": sklearn_model.sha256,
+            "microdc_model_port": free_port(),
+            "mlserver_grpc_port": free_port(),
+            "mlserver_metrics_port": free_port(),
+            "microdc_model_bind": "127.0.0.1",
+            "microdc_model_health_timeout": 180,
+            # Inert user input: must reach the process as these exact characters.
+            "microdc_model_env": {"MICRODC_NOTE": f"{{{{ lookup('pipe', 'touch {marker}') }}}}",
+                                  "MICRODC_NOTE2": f"; touch {marker}"},
+        }
+        # A check run on the fresh node first: it must succeed and leave the node untouched.
+        dry = ssh_node.run("deploy_model_server.yml", extravars, check=True)
+        assert dry.status == "successful", dry.stdout()[-4000:]
+        assert files_under(root) == [], "--check changed the node"
 
-    events: list[dict[str, Any]] = []
-    first = ssh_node.run("deploy_model_server.yml", extravars, on_event=events.append, timeout=900)
-    assert first.status == "successful", first.stdout()[-4000:]
-    yield Deployment(root=root, extravars=extravars, first=first, events=events, marker=marker)
-    # Whatever the tests did, take it down (a no-op after test_remove_leaves_nothing).
-    ssh_node.run("remove_model_server.yml", {"microdc_service_prefix": str(root), "microdc_model_name": NAME})
-    stop_supervised(root)
+        events: list[dict[str, Any]] = []
+        first = ssh_node.run("deploy_model_server.yml", extravars, on_event=events.append, timeout=900)
+        assert first.status == "successful", first.stdout()[-4000:]
+        yield Deployment(root=root, extravars=extravars, first=first, events=events, marker=marker)
+        # Whatever the tests did, take it down (a no-op after test_remove_leaves_nothing).
+        ssh_node.run("remove_model_server.yml", {"microdc_service_prefix": str(root), "microdc_model_name": NAME})
 
 
 def test_first_deploy_reports_changes_and_endpoint(deployment: Deployment):
@@ -126,6 +126,39 @@ def test_user_environment_reaches_the_server_inert(deployment: Deployment):
     assert environ["CUDA_VISIBLE_DEVICES"] == ""  # CPU runtime: no accelerator selected, none visible
     assert environ["MICRODC_MODEL_REVISION"] == "r1"
     assert not deployment.marker.exists()
+
+
+def _ids(pid: int) -> dict[str, list[int]]:
+    status = Path(f"/proc/{pid}/status").read_text().splitlines()
+    return {line.split(":")[0]: [int(n) for n in line.split(":")[1].split()] for line in status
+            if line.startswith(("Uid:", "Gid:", "Groups:"))}
+
+
+def test_server_runs_as_the_unprivileged_account(deployment: Deployment):
+    account = pwd.getpwnam("microdc-model")
+    supervisor, child = supervised_pids(deployment.root, SERVICE)
+    # Real, effective, saved and filesystem ids: all of them the account's, and no supplementary group.
+    assert _ids(child) == {"Uid": [account.pw_uid] * 4, "Gid": [account.pw_gid] * 4, "Groups": []}
+    assert account.pw_uid != 0 and account.pw_shell == "/usr/sbin/nologin"
+    assert _ids(supervisor)["Uid"] == [0] * 4  # the supervisor stays root to restart and stop it
+    model_dir = deployment.root / "opt/microdc/models" / NAME
+    state = (model_dir / "state").stat()
+    assert (state.st_uid, oct(state.st_mode & 0o777)) == (account.pw_uid, "0o750")
+    for path in (model_dir / "artifact", model_dir / "config", model_dir / "venv"):
+        assert path.stat().st_uid == 0 and not path.stat().st_mode & 0o022  # it reads them, cannot change them
+    env_file = (deployment.root / f"etc/microdc/env/{SERVICE}.env").stat()
+    assert (env_file.st_uid, oct(env_file.st_mode & 0o777)) == (0, "0o600")
+    unit = (deployment.root / f"etc/systemd/system/{SERVICE}.service").read_text()
+    assert "User=microdc-model\nGroup=microdc-model\n" in unit and "ProtectSystem=full" in unit
+
+
+def test_loader_variables_are_refused_on_the_node_too(ssh_node: SshNode, deployment: Deployment):
+    for name in ("LD_PRELOAD", "PYTHONPATH", "NODE_OPTIONS"):
+        bad = {**deployment.extravars, "microdc_model_env": {name: "/tmp/evil"}}
+        result = ssh_node.run("deploy_model_server.yml", bad)
+        assert result.status == "failed"
+        assert f"environment variable {name} may not be set" in result.stdout()
+    assert infer(deployment.port, [0.5])["outputs"][0]["data"]  # the running revision is untouched
 
 
 def test_environment_values_stay_out_of_events_and_stdout(deployment: Deployment):

@@ -159,3 +159,148 @@ def test_cancel_and_ssh_key(client_for, node, artifact, settings):
     private = settings.DATA_DIR / "ssh" / "id_ed25519"
     assert oct(private.stat().st_mode & 0o777) == "0o600"
     assert "PRIVATE" not in client_for("admin").get("/api/v1/ssh-key/").content.decode()
+
+
+SIGNED_URL = ("https://fetch:hunter22@registry.example/models/iris.joblib"
+              "?X-Amz-Expires=600&X-Amz-Signature=0badc0ffee0badc0ffee")
+MASKED_URL = "https://********@registry.example/models/iris.joblib?X-Amz-Expires=********&X-Amz-Signature=********"
+
+
+def _secret_deployment(client_for, node, artifact):
+    """A deployment whose revision holds a token in its environment and a signed artifact URL."""
+    _, sha = artifact
+    response = client_for("operator").post("/api/v1/deployments/", body(
+        node, SIGNED_URL, sha, env={"HF_TOKEN": "hf_verysecret", "WORKERS": "2"}), format="json")
+    assert response.status_code == 202, response.content
+    deployment = Deployment.objects.get(pk=response.json()["deployment"]["id"])
+    Deployment.objects.filter(pk=deployment.pk).update(current_revision=deployment.revisions.get())
+    return deployment
+
+
+@pytest.mark.django_db
+def test_viewers_see_environment_keys_and_artifact_hosts_but_no_secrets(client_for, node, artifact):
+    deployment = _secret_deployment(client_for, node, artifact)
+    for role, env, url in [("viewer", {"HF_TOKEN": "********", "WORKERS": "********"}, MASKED_URL),
+                           ("operator", {"HF_TOKEN": "hf_verysecret", "WORKERS": "2"}, SIGNED_URL),
+                           ("admin", {"HF_TOKEN": "hf_verysecret", "WORKERS": "2"}, SIGNED_URL)]:
+        client = client_for(role)
+        listed = client.get("/api/v1/deployments/").json()["results"][0]["current_revision"]
+        detail = client.get(f"/api/v1/deployments/{deployment.pk}/").json()["current_revision"]
+        revisions = client.get(f"/api/v1/deployments/{deployment.pk}/revisions/").json()
+        for revision in (listed, detail, *revisions):
+            assert (role, revision["env"], revision["artifact"]) == (role, env, url)
+    viewer_text = "".join(client_for("viewer").get(path).content.decode() for path in (
+        "/api/v1/deployments/", f"/api/v1/deployments/{deployment.pk}/revisions/", "/api/v1/jobs/"))
+    assert "hf_verysecret" not in viewer_text and "hunter22" not in viewer_text and "0badc0ffee" not in viewer_text
+
+
+@pytest.mark.django_db
+def test_audit_log_keeps_environment_keys_and_masks_values_and_url_credentials(client_for, node, artifact):
+    from microdc.core.models import AuditEvent
+
+    deployment = _secret_deployment(client_for, node, artifact)
+    Job.objects.update(status="succeeded")
+    NodeLock.objects.all().delete()
+    response = client_for("operator").patch(f"/api/v1/deployments/{deployment.pk}/", {
+        "env": {"HF_TOKEN": "hf_othersecret"}, "artifact": SIGNED_URL.replace("0badc0ffee", "5ec12e7")},
+        format="json")
+    assert response.status_code == 202, response.content
+    changes = AuditEvent.objects.get(action="update", object_id=str(deployment.pk)).changes
+    assert changes["env"] == {"old": {"HF_TOKEN": "********", "WORKERS": "********"}, "new": {"HF_TOKEN": "********"}}
+    assert changes["artifact"] == {"old": MASKED_URL, "new": MASKED_URL}
+    every_record = str(list(AuditEvent.objects.values_list("changes", flat=True)))
+    for secret in ("hf_verysecret", "hf_othersecret", "hunter22", "0badc0ffee", "5ec12e7"):
+        assert secret not in every_record
+
+
+@pytest.mark.django_db
+def test_job_summaries_are_masked_for_every_role(client_for, node, artifact):
+    deployment = _secret_deployment(client_for, node, artifact)
+    job = deployment.jobs.get()
+    Job.objects.filter(pk=job.pk).update(summary=f"stopped before touching any node: {SIGNED_URL} answered 403\n"
+                                                 "internal error: RuntimeError: token hf_verysecret refused")
+    for role in ("viewer", "operator", "admin"):
+        summary = client_for(role).get(f"/api/v1/jobs/{job.pk}/").json()["summary"]
+        assert summary == (f"stopped before touching any node: {MASKED_URL} answered 403\n"
+                           "internal error: RuntimeError: token ******** refused")
+    # The dashboard's jobs page shows the same summary.
+    from microdc.dashboard import provisioning as dashboard_jobs
+
+    assert dashboard_jobs.job(job.pk)["summary"] == summary
+    assert [j["summary"] for j in dashboard_jobs.jobs()] == [summary]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("name", ["LD_PRELOAD", "LD_LIBRARY_PATH", "LD_AUDIT", "LD_BIND_NOW", "DYLD_INSERT_LIBRARIES",
+                                  "PYTHONPATH", "PYTHONHOME", "PYTHONSTARTUP", "PYTHONUSERBASE", "PERL5OPT",
+                                  "RUBYOPT", "NODE_OPTIONS", "BASH_ENV", "ENV", "PATH", "GCONV_PATH"])
+def test_loader_and_interpreter_path_variables_are_refused_by_name(client_for, node, artifact, name):
+    response = client_for("operator").post("/api/v1/deployments/", body(
+        node, *artifact, env={"WORKERS": "2", name: "/tmp/evil"}), format="json")
+    assert response.status_code == 400
+    assert name in str(response.json()["revision"]["env"])
+    assert not Deployment.objects.exists()
+
+
+@pytest.mark.django_db
+def test_a_change_cannot_add_a_loader_variable_either(client_for, node, artifact):
+    operator = client_for("operator")
+    deployment_id = operator.post("/api/v1/deployments/", body(node, *artifact, env={"HF_HOME": "/srv/hf"}),
+                                  format="json").json()["deployment"]["id"]
+    Job.objects.update(status="succeeded")
+    NodeLock.objects.all().delete()
+    response = operator.patch(f"/api/v1/deployments/{deployment_id}/", {"env": {"LD_PRELOAD": "/tmp/x.so"}},
+                              format="json")
+    assert response.status_code == 400 and "LD_PRELOAD" in str(response.json()["env"])
+    assert operator.patch(f"/api/v1/deployments/{deployment_id}/", [{"env": {}}], format="json").status_code == 400
+    assert Deployment.objects.get().revisions.count() == 1
+
+
+@pytest.mark.django_db
+def test_reusing_a_removed_deployments_name_keeps_its_history(client_for, node, artifact):
+    operator = client_for("operator")
+    old_id = operator.post("/api/v1/deployments/", body(node, *artifact), format="json").json()["deployment"]["id"]
+    old_job = Job.objects.get()
+    Job.objects.update(status="succeeded")
+    NodeLock.objects.all().delete()
+    Deployment.objects.filter(pk=old_id).update(status="removed")
+
+    response = operator.post("/api/v1/deployments/", body(node, *artifact), format="json")
+    assert response.status_code == 202, response.content
+    new_id = response.json()["deployment"]["id"]
+    assert new_id != old_id
+    assert Deployment.objects.get(pk=old_id).jobs.get() == old_job  # the old one and its jobs stay
+    assert sorted(Deployment.objects.filter(name="iris").values_list("status", flat=True)) == ["pending", "removed"]
+    # The name belongs to the live one now; the removed one is history and is not changed again.
+    NodeLock.objects.all().delete()
+    again = operator.post("/api/v1/deployments/", body(node, *artifact), format="json")
+    assert again.status_code == 400 and "name" in again.json()
+    for method, path, data in [("patch", f"/api/v1/deployments/{old_id}/", {"args": ["-v"]}),
+                               ("post", f"/api/v1/deployments/{old_id}/rollback/", {"revision": 1}),
+                               ("delete", f"/api/v1/deployments/{old_id}/", None)]:
+        refused = getattr(operator, method)(path, data, format="json")
+        assert refused.status_code == 409 and "removed" in refused.json()["detail"]
+
+
+@pytest.mark.django_db
+def test_the_database_holds_one_live_deployment_per_name(node):
+    from django.db import IntegrityError, transaction
+
+    Deployment.objects.create(name="iris", runtime="mlserver", status="removed")
+    Deployment.objects.create(name="iris", runtime="mlserver", status="removed")
+    Deployment.objects.create(name="iris", runtime="mlserver", status="healthy")
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Deployment.objects.create(name="iris", runtime="mlserver", status="failed")
+
+
+@pytest.mark.django_db
+def test_a_name_taken_between_validation_and_insert_is_a_400(client_for, node, artifact, monkeypatch):
+    from microdc.provisioning.api.serializers import DeploymentSerializer
+
+    Deployment.objects.create(name="iris", runtime="mlserver", status="healthy")
+    # Two requests validated at once: the other one's row lands after this one's check.
+    monkeypatch.setattr(DeploymentSerializer, "validate_name", lambda self, value: value)
+    monkeypatch.setattr(DeploymentSerializer, "get_validators", lambda self: [])
+    response = client_for("operator").post("/api/v1/deployments/", body(node, *artifact), format="json")
+    assert response.status_code == 400 and "a deployment named iris exists" in str(response.json().get("name"))
+    assert Deployment.objects.count() == 1 and not Job.objects.exists() and not NodeLock.objects.exists()

@@ -3,10 +3,13 @@ import re
 import httpx
 from rest_framework import serializers
 
+from microdc.core.roles import Role, has_role
 from microdc.nodes.models import Node
 
 from .. import url_policy
 from ..artifacts import ArtifactError, load_public_key
+from ..environment import refused
+from ..masking import mask_env, mask_summary, mask_url
 from ..models import NAME_PATTERN, Deployment, DeploymentRevision, Job, JobEvent, Runtime, SigningKey
 
 ENV_NAME = re.compile(r"^[A-Z_][A-Z0-9_]{0,63}$")
@@ -35,7 +38,18 @@ def check_env(value):
             raise serializers.ValidationError(f"{name!r} is not an environment variable name (A-Z, 0-9, _)")
         if not isinstance(text, str) or len(text) > MAX_ARG_LENGTH or "\x00" in text or "\n" in text:
             raise serializers.ValidationError(f"{name}: must be one line of text")
+    loaders = refused(value)
+    if loaders:
+        raise serializers.ValidationError(f"{', '.join(loaders)}: may not be set (they make the model server "
+                                          "load code from elsewhere)")
     return value
+
+
+def may_see_secrets(context) -> bool:
+    """Operators and admins write environments and artifact URLs, so they read them; viewers get them masked,
+    and so does anything serialized without a request (fail closed)."""
+    request = context.get("request")
+    return request is not None and has_role(request.user, Role.OPERATOR)
 
 
 class SigningKeySerializer(serializers.ModelSerializer):
@@ -62,6 +76,13 @@ class RevisionSerializer(serializers.ModelSerializer):
         fields = ["id", "number", "artifact", "artifact_sha256", "artifact_signature", "signing_key", "nodes",
                   "accelerators", "port", "args", "env", "note", "created", "created_by"]
         read_only_fields = ["number", "created", "created_by"]
+
+    def to_representation(self, instance):
+        data = super().to_representation(instance)
+        if not may_see_secrets(self.context):
+            data["env"] = mask_env(data["env"])
+            data["artifact"] = mask_url(data["artifact"])
+        return data
 
     def validate_artifact(self, value):
         if not (value.startswith(("http://", "https://", "/"))):
@@ -127,11 +148,16 @@ class DeploymentSerializer(serializers.ModelSerializer):
 class JobSerializer(serializers.ModelSerializer):
     nodes = serializers.SlugRelatedField(many=True, slug_field="hostname", read_only=True)
     revision_number = serializers.IntegerField(source="revision.number", read_only=True, default=None)
+    summary = serializers.SerializerMethodField(help_text="What happened; environment values and URL "
+                                                          "credentials masked for every role.")
 
     class Meta:
         model = Job
         fields = ["id", "kind", "status", "deployment", "revision", "revision_number", "nodes", "created",
                   "created_by", "started", "finished", "cancel_requested", "host_results", "summary"]
+
+    def get_summary(self, job) -> str:
+        return mask_summary(job)
 
 
 class JobEventSerializer(serializers.ModelSerializer):

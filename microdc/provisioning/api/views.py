@@ -1,9 +1,9 @@
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.http import HttpResponse
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import ValidationError
+from rest_framework.exceptions import APIException, ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -28,11 +28,25 @@ REVISION_FIELDS = ["artifact", "artifact_sha256", "artifact_signature", "signing
                    "args", "env", "note"]
 
 
-def _job_response(job: Job, deployment: Deployment | None = None) -> Response:
-    body = {"job": JobSerializer(job).data}
+class DeploymentRemoved(APIException):
+    status_code = status.HTTP_409_CONFLICT
+    default_code = "removed"
+
+
+def _job_response(request, job: Job, deployment: Deployment | None = None) -> Response:
+    context = {"request": request}
+    body = {"job": JobSerializer(job, context=context).data}
     if deployment is not None:
-        body["deployment"] = DeploymentSerializer(Deployment.objects.get(pk=deployment.pk)).data
+        body["deployment"] = DeploymentSerializer(Deployment.objects.get(pk=deployment.pk), context=context).data
     return Response(body, status=status.HTTP_202_ACCEPTED)
+
+
+def _live(deployment: Deployment) -> Deployment:
+    """A removed deployment is history: it is not changed again (its name may already be someone else's)."""
+    if deployment.status == Deployment.Status.REMOVED:
+        raise DeploymentRemoved(f"deployment {deployment.name} (id {deployment.pk}) is removed; "
+                                "create a new deployment instead")
+    return deployment
 
 
 def _new_revision(deployment: Deployment, data: dict, user) -> DeploymentRevision:
@@ -67,33 +81,42 @@ class DeploymentViewSet(AuditedModelViewSet):
         serializer.is_valid(raise_exception=True)
         data = dict(serializer.validated_data)
         revision_data = dict(data.pop("revision"))
-        with transaction.atomic():
-            Deployment.objects.filter(name=data["name"], status=Deployment.Status.REMOVED).delete()
-            deployment = Deployment.objects.create(created_by=request.user, **data)
-            revision = _new_revision(deployment, revision_data, request.user)
-            self._audit("create", deployment, {"runtime": {"old": None, "new": deployment.runtime},
-                                                "revision": {"old": None, "new": 1}})
-            job = _launch(request, deployment, revision)
-        return _job_response(job, deployment)
+        try:
+            with transaction.atomic():
+                # A removed deployment of this name stays, with its jobs and events: this is a new row.
+                deployment = Deployment.objects.create(created_by=request.user, **data)
+                revision = _new_revision(deployment, revision_data, request.user)
+                self._audit("create", deployment, {"runtime": {"old": None, "new": deployment.runtime},
+                                                    "revision": {"old": None, "new": 1}})
+                job = _launch(request, deployment, revision)
+        except IntegrityError:
+            # Another request took the name between validation and insert.
+            if Deployment.objects.filter(name=data["name"]).exclude(status=Deployment.Status.REMOVED).exists():
+                raise ValidationError({"name": f"a deployment named {data['name']} exists"}) from None
+            raise
+        return _job_response(request, job, deployment)
 
     @extend_schema(request=RevisionSerializer(partial=True),
                    responses={202: inline_serializer("RevisionJob", {"job": JobSerializer(),
                                                                     "deployment": DeploymentSerializer()})})
     def partial_update(self, request, *args, **kwargs):
         """Change the deployment (artifact, nodes = scale, port, args, env): a new revision and its rollout."""
-        deployment = self.get_object()
+        deployment = _live(self.get_object())
+        if not isinstance(request.data, dict):
+            raise ValidationError({"non_field_errors": "the body must be a JSON object of revision fields"})
         current = deployment.current_revision or deployment.revisions.order_by("-number").first()
-        base = RevisionSerializer(current).data
+        base = RevisionSerializer(current, context=self.get_serializer_context()).data
         merged = {k: base[k] for k in [*REVISION_FIELDS, "nodes"]} | dict(request.data)
         serializer = RevisionSerializer(data=merged)
         serializer.is_valid(raise_exception=True)
+        changed = [k for k in request.data if k in merged and base.get(k) != merged[k]]
         with transaction.atomic():
             revision = _new_revision(deployment, dict(serializer.validated_data), request.user)
-            self._audit("update", deployment, {k: {"old": base.get(k), "new": merged[k]} for k in request.data
-                                               if k != "env" and base.get(k) != merged[k]} |
-                        ({"env": {"old": audit.MASK, "new": audit.MASK}} if "env" in request.data else {}))
+            self._audit("update", deployment, {k: {"old": audit.masked(DeploymentRevision, k, base.get(k)),
+                                                   "new": audit.masked(DeploymentRevision, k, merged[k])}
+                                               for k in changed})
             job = _launch(request, deployment, revision)
-        return _job_response(job, deployment)
+        return _job_response(request, job, deployment)
 
     def update(self, request, *args, **kwargs):
         return self.partial_update(request, *args, **kwargs)
@@ -101,20 +124,20 @@ class DeploymentViewSet(AuditedModelViewSet):
     @extend_schema(request=None, responses={202: inline_serializer("RemoveJob", {"job": JobSerializer()})})
     def destroy(self, request, *args, **kwargs):
         """Remove the model server from every node it runs on (a job); the history stays."""
-        deployment = self.get_object()
+        deployment = _live(self.get_object())
         revision = deployment.current_revision or deployment.revisions.order_by("-number").first()
         with transaction.atomic():
             Deployment.objects.filter(pk=deployment.pk).update(status=Deployment.Status.REMOVING)
             self._audit("delete", deployment, {})
             job = _launch(request, deployment, revision, kind=Job.Kind.REMOVE)
-        return _job_response(job)
+        return _job_response(request, job)
 
     @extend_schema(request=RollbackSerializer, responses={202: inline_serializer("RollbackJob", {
         "job": JobSerializer(), "deployment": DeploymentSerializer()})})
     @action(detail=True, methods=["post"])
     def rollback(self, request, pk=None):
         """Go back to an earlier revision: its settings become a new revision, rolled out like any other."""
-        deployment = self.get_object()
+        deployment = _live(self.get_object())
         body = RollbackSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         earlier = deployment.revisions.filter(number=body.validated_data["revision"]).first()
@@ -126,17 +149,19 @@ class DeploymentViewSet(AuditedModelViewSet):
             revision = _new_revision(deployment, data, request.user)
             self._audit("action", deployment, {"rollback_to": {"old": None, "new": earlier.number}})
             job = _launch(request, deployment, revision)
-        return _job_response(job, deployment)
+        return _job_response(request, job, deployment)
 
     @extend_schema(responses={200: RevisionSerializer(many=True)})
     @action(detail=True, methods=["get"])
     def revisions(self, request, pk=None):
         deployment = self.get_object()
-        return Response(RevisionSerializer(deployment.revisions.prefetch_related("nodes"), many=True).data)
+        return Response(RevisionSerializer(deployment.revisions.prefetch_related("nodes"), many=True,
+                                           context=self.get_serializer_context()).data)
 
 
 class JobViewSet(viewsets.ReadOnlyModelViewSet):
-    queryset = Job.objects.select_related("revision").prefetch_related("nodes")
+    # The deployment's revisions are what a summary is masked against.
+    queryset = Job.objects.select_related("revision").prefetch_related("nodes", "deployment__revisions")
     serializer_class = JobSerializer
     action_roles = {"cancel": Role.OPERATOR}
     filterset_fields = ["kind", "status", "deployment"]
@@ -151,7 +176,8 @@ class JobViewSet(viewsets.ReadOnlyModelViewSet):
         request_cancel(job)
         audit.record(actor=request.user, source="api", action="action", instance=job,
                      changes={"cancel_requested": {"old": False, "new": True}})
-        return Response(JobSerializer(Job.objects.get(pk=job.pk)).data, status=status.HTTP_202_ACCEPTED)
+        return Response(JobSerializer(Job.objects.get(pk=job.pk), context={"request": request}).data,
+                        status=status.HTTP_202_ACCEPTED)
 
     @extend_schema(responses={200: JobEventSerializer(many=True)})
     @action(detail=True, methods=["get"])
@@ -198,7 +224,7 @@ class BootstrapView(APIView):
         unknown = sorted(set(names) - {n.hostname for n in nodes})
         if unknown:
             raise ValidationError({"nodes": f"unknown nodes: {', '.join(unknown)}"})
-        return _job_response(create_job(Job.Kind.BOOTSTRAP, nodes, request.user))
+        return _job_response(request, create_job(Job.Kind.BOOTSTRAP, nodes, request.user))
 
 
 class SshKeyView(APIView):

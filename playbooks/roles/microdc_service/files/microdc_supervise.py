@@ -11,8 +11,9 @@ with the node's own Python (3.8+, stdlib only) and is driven by the ``microdc_su
     microdc_supervise.py run SPEC          the supervisor loop itself (foreground)
     microdc_supervise.py verify-unit NAME FILE   systemd-analyze verify FILE as NAME (where available)
 
-SPEC is a JSON file: {"name", "argv": [...], "env_file", "workdir", "user", "pidfile", "logfile",
-"restart_sec", "stop_timeout"}. The child never goes through a shell: argv is passed to exec as is.
+SPEC is a JSON file: {"name", "argv": [...], "env_file", "workdir", "user", "group", "pidfile", "logfile",
+"restart_sec", "stop_timeout"}. The supervisor runs as root; the child runs as "user" ("group", else the
+user's primary group, and no supplementary groups), dropped before exec. The child never goes through a shell: argv is passed to exec as is.
 """
 
 from __future__ import annotations
@@ -229,8 +230,13 @@ class Supervisor:
         if user != "root":
             import pwd  # Unix only, like the rest of this tool
 
+            import grp
+
             entry = pwd.getpwnam(user)
-            kwargs.update(user=entry.pw_uid, group=entry.pw_gid)
+            gid = grp.getgrnam(spec["group"]).gr_gid if spec.get("group") else entry.pw_gid
+            # Popen sets the groups, then the gid, then the uid in the child, before exec; root's
+            # supplementary groups must not come along.
+            kwargs.update(user=entry.pw_uid, group=gid, extra_groups=[])
             env.setdefault("HOME", entry.pw_dir)
         else:
             env.setdefault("HOME", "/root")
