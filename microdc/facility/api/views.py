@@ -35,7 +35,7 @@ class FacilityMeterFilter(filters.FilterSet):
 
 def latest_readings(meter: FacilityMeter) -> list[dict]:
     return [{"channel": s.sensor, "ts": s.last_ts, "values": s.last_values,
-             "states": s.last_attributes.get("states", {})}
+             "states": s.last_attributes.get("states", {}), "reasons": s.last_attributes.get("reasons", {})}
             for s in Source.objects.filter(meter=meter).order_by("sensor")]
 
 
