@@ -28,6 +28,6 @@ def node_for_token(key: str) -> Node | None:
     node = Node.objects.select_related("rack__site").filter(agent_token_id=key_id).first()
     if node is None or not hmac.compare_digest(node.agent_token_hash, hash_secret(key)):
         return None
-    if node.status == Node.Status.DECOMMISSIONED:
+    if node.status == Node.Status.DECOMMISSIONED or node.retired_at is not None:
         return None
     return node

@@ -20,7 +20,7 @@ class FacilityMeterSerializer(serializers.ModelSerializer):
         model = FacilityMeter
         fields = ["id", "site", "site_slug", "rack", "name", "kind", "boundary", "it_measurement_point",
                   "boundary_channel", "protocol", "host", "port", "settings", "secret", "has_secret",
-                  "poll_interval_seconds", "timeout_seconds", "enabled", "simulated", "health"]
+                  "poll_interval_seconds", "timeout_seconds", "enabled", "simulated", "health", "retired_at"]
 
     def get_has_secret(self, meter) -> bool:
         return bool(meter.secret)
