@@ -42,3 +42,18 @@ def test_deleting_a_rack_that_holds_nodes_is_a_409_naming_them(admin_api, rack, 
     detail = response.json()["detail"]
     assert "1 nodes (gpu-01)" in detail
     assert Rack.objects.filter(pk=rack.pk).exists() and Node.objects.filter(pk=node.pk).exists()
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("path, name", [("/api/v1/audit/", "since"), ("/api/v1/telemetry/history/", "start")])
+def test_a_time_with_an_offset_postgresql_refuses_is_compared_in_utc(admin_api, node, path, name):
+    # Found by the fuzzer on PostgreSQL: ISO 8601 allows -19:17, PostgreSQL's literals stop at +-15:59.
+    query = {name: "1408-11-12T17:40:02.509-19:17"}
+    if "history" in path:
+        query |= {"node": node.hostname, "metric": "power_watts", "resolution": "1h"}
+    response = admin_api.get(path, query)
+    assert response.status_code < 500, response.content
+    response = admin_api.get(path, query | {name: "0001-01-01T00:00:00+14:00"})
+    assert response.status_code in (200, 400), response.content
+    if response.status_code == 400:
+        assert name in response.json()
