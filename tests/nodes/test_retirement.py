@@ -128,3 +128,15 @@ def test_a_retired_accelerator_frees_its_index_for_the_replacement(admin_api, no
     body = {"node": node_with_history.pk, "kind": "gpu", "vendor": "nvidia", "model": "H100", "index": old.index}
     assert admin_api.post("/api/v1/accelerators/", body, format="json").status_code == 201
     assert admin_api.post("/api/v1/accelerators/", body, format="json").status_code == 400
+
+
+def test_retired_nodes_and_meters_leave_the_dashboard(admin_api, node_with_history, meter, site):
+    from microdc.dashboard.selectors import load_site
+
+    before = load_site(site)
+    assert [n.hostname for n in before.nodes] == [node_with_history.hostname] and before.meters == [meter]
+    admin_api.delete(f"/api/v1/nodes/{node_with_history.pk}/")
+    FacilityMeter.objects.filter(pk=meter.pk).update(retired_at=timezone.now())
+
+    after = load_site(site)
+    assert after.nodes == [] and after.meters == []
