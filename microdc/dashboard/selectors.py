@@ -220,10 +220,11 @@ SOURCE_FIELDS = ("id", "node_id", "accelerator_id", "meter_id", "sensor", "simul
 def nodes_with_telemetry(nodes_qs) -> tuple[list[Node], dict[int, list[Source]]]:
     """Nodes (rack, agent state, accelerators) and their own sources: three queries whatever the count."""
     nodes = list(nodes_qs.select_related("rack", "agent_state")
-                 .prefetch_related(Prefetch("accelerators", queryset=Accelerator.objects.order_by("index"))))
+                 .prefetch_related(Prefetch("accelerators", queryset=Accelerator.objects.live().order_by("index"))))
     sources: dict[int, list[Source]] = defaultdict(list)
     if nodes:
-        rows = Source.objects.filter(node_id__in=[n.pk for n in nodes], meter__isnull=True).only(*SOURCE_FIELDS)
+        rows = (Source.objects.filter(node_id__in=[n.pk for n in nodes], meter__isnull=True)
+                .exclude(accelerator__retired_at__isnull=False).only(*SOURCE_FIELDS))
         for source in rows:
             sources[source.node_id].append(source)
     return nodes, sources
@@ -253,8 +254,8 @@ def load_site(site: Site, *, racks: Iterable[int] | None = None) -> SiteState:
     now = timezone.now()
     state = SiteState(site=site, now=now, cutoff=stale_cutoff(now))
     rack_qs = Rack.objects.filter(site=site)
-    node_qs = Node.objects.filter(rack__site=site).exclude(status=Node.Status.DECOMMISSIONED)
-    meter_qs = FacilityMeter.objects.filter(site=site).select_related("rack")
+    node_qs = Node.objects.live().filter(rack__site=site).exclude(status=Node.Status.DECOMMISSIONED)
+    meter_qs = FacilityMeter.objects.live().filter(site=site).select_related("rack")
     if racks is not None:
         rack_ids = list(racks)
         rack_qs = rack_qs.filter(pk__in=rack_ids)

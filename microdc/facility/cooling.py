@@ -11,7 +11,7 @@ COOLING_QUANTITIES = ("temperature_celsius", "flow_liters_per_minute", "heat_rem
 
 
 def site_cooling(site: Site) -> dict:
-    meters = FacilityMeter.objects.filter(site=site).select_related("rack", "state")
+    meters = FacilityMeter.objects.live().filter(site=site).select_related("rack", "state")
     sources = Source.objects.filter(meter__site=site).order_by("meter_id", "sensor")
     by_meter: dict[int, list[Source]] = {}
     for source in sources:

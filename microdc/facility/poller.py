@@ -111,7 +111,7 @@ class Poller:
 
     def due_meters(self) -> list[FacilityMeter]:
         now = timezone.now()
-        meters = FacilityMeter.objects.filter(enabled=True, protocol__in=POLLED_PROTOCOLS).exclude(
+        meters = FacilityMeter.objects.live().filter(enabled=True, protocol__in=POLLED_PROTOCOLS).exclude(
             state__next_poll__gt=now)
         return [meter for meter in meters if meter.pk not in self.in_flight]
 

@@ -44,8 +44,8 @@ class FacilityCollector(Collector):
                                labels=METER_LABELS)
         age = GaugeMetricFamily("microdc_meter_last_success_age_seconds", "Seconds since the meter was last read",
                                 labels=METER_LABELS)
-        meters = list(FacilityMeter.objects.select_related("site", "state"))
-        sources = {s.key: s for s in Source.objects.filter(meter__isnull=False)}
+        meters = list(FacilityMeter.objects.live().select_related("site", "state"))
+        sources = {s.key: s for s in Source.objects.filter(meter__isnull=False, meter__retired_at__isnull=True)}
         for meter in meters:
             labels = [meter.site.slug, meter.name, meter.kind, meter.boundary]
             extra = {"simulated": "true"} if meter.simulated else {}

@@ -18,11 +18,13 @@ def meter_source_key(meter_id: int, channel: str) -> str:
 def store_meter_readings(meter: FacilityMeter, ts: datetime.datetime, readings: list[MeterReading]) -> int:
     """Group readings by channel and store them as one collection of the meter at `ts`."""
     channels: dict[str, dict[str, float]] = {}
-    states: dict[str, dict[str, str]] = {}
+    attributes: dict[str, dict[str, dict[str, str]]] = {}
     for reading in readings:
         channels.setdefault(reading.channel, {})[reading.quantity] = float(reading.value)
         if reading.state != "ok":
-            states.setdefault(reading.channel, {})[reading.quantity] = reading.state
+            attributes.setdefault(reading.channel, {}).setdefault("states", {})[reading.quantity] = reading.state
+        if reading.reason:
+            attributes.setdefault(reading.channel, {}).setdefault("reasons", {})[reading.quantity] = reading.reason
     if not channels:
         return 0
     with transaction.atomic():
@@ -30,7 +32,7 @@ def store_meter_readings(meter: FacilityMeter, ts: datetime.datetime, readings: 
                                                                          "simulated": meter.simulated}
                                   for channel in channels})
         rows = store([Reading(sources[meter_source_key(meter.pk, channel)], ts, values,
-                              {"states": states[channel]} if channel in states else {})
+                              attributes.get(channel, {}))
                       for channel, values in channels.items()])
         transaction.on_commit(lambda: live.meter_updated(meter.pk))
     return rows

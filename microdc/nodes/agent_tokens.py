@@ -67,7 +67,7 @@ def node_for_token(key: str) -> Node | None:
         return None
     node = Node.objects.select_related("rack__site").filter(
         Q(agent_token_id=key_id) | Q(pending_agent_token_id=key_id)).first()
-    if node is None or node.status == Node.Status.DECOMMISSIONED:
+    if node is None or node.status == Node.Status.DECOMMISSIONED or node.retired_at is not None:
         return None
     if node.agent_token_id == key_id:
         return node if hmac.compare_digest(node.agent_token_hash, hash_secret(key)) else None

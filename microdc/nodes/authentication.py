@@ -34,7 +34,8 @@ class NodeTokenAuthentication(authentication.BaseAuthentication):
             raise exceptions.AuthenticationFailed("Authorization header must be 'Bearer <node token>'.")
         node = node_for_token(header[1].decode(errors="replace"))
         if node is None:
-            raise exceptions.AuthenticationFailed("Unknown or replaced node token, or the node is decommissioned.")
+            raise exceptions.AuthenticationFailed(
+                "Unknown or replaced node token, or the node is decommissioned or retired.")
         return NodeAgent(node), node
 
     def authenticate_header(self, request):

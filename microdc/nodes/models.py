@@ -25,6 +25,30 @@ slug_validator = RegexValidator(r"^[a-z0-9][a-z0-9_-]{0,49}$", "Use lower-case l
 ssh_user_validator = RegexValidator(r"^[a-z_][a-z0-9_-]{0,31}$", "Enter a valid POSIX user name.")
 
 
+class RetirableQuerySet(models.QuerySet):
+    def live(self):
+        return self.filter(retired_at__isnull=True)
+
+    def retired(self):
+        return self.filter(retired_at__isnull=False)
+
+
+class RetirableMixin(models.Model):
+    """Hardware that leaves keeps its history: retiring it takes it out of the live views, /metrics, polling
+    and telemetry push, while the energy and carbon of past windows stay (see nodes.retirement)."""
+
+    retired_at = models.DateTimeField(null=True, blank=True, editable=False, db_index=True)
+
+    objects = RetirableQuerySet.as_manager()
+
+    class Meta:
+        abstract = True
+
+    @property
+    def retired(self) -> bool:
+        return self.retired_at is not None
+
+
 class Site(SimulatedMixin):
     name = models.CharField(max_length=100, unique=True)
     slug = models.CharField(max_length=50, unique=True, validators=[slug_validator])
@@ -59,7 +83,7 @@ class Rack(SimulatedMixin):
     def clean(self):
         # A rack cannot shrink below the nodes it holds.
         if self.pk:
-            for node in self.nodes.all():
+            for node in self.nodes.live():
                 if node.top_u > self.height_u:
                     raise ValidationError(
                         {"height_u": f"Node {node.hostname} occupies U{node.position_u}-U{node.top_u}; "
@@ -67,7 +91,7 @@ class Rack(SimulatedMixin):
                     )
 
 
-class Node(SimulatedMixin):
+class Node(RetirableMixin, SimulatedMixin):
     class Status(models.TextChoices):
         ACTIVE = "active"
         MAINTENANCE = "maintenance"
@@ -117,7 +141,7 @@ class Node(SimulatedMixin):
             validate_placement(self.rack, self.position_u, self.height_u, exclude_pk=self.pk)
 
 
-class Accelerator(SimulatedMixin):
+class Accelerator(RetirableMixin, SimulatedMixin):
     class Kind(models.TextChoices):
         GPU = "gpu", "GPU"
         NPU = "npu", "NPU"
@@ -137,7 +161,9 @@ class Accelerator(SimulatedMixin):
     class Meta:
         ordering = ["node", "index"]
         constraints = [
-            models.UniqueConstraint(fields=["node", "index"], name="accelerator_index_unique_per_node"),
+            # A retired GPU keeps its history and its index; the one that replaced it takes the slot.
+            models.UniqueConstraint(fields=["node", "index"], condition=models.Q(retired_at__isnull=True),
+                                    name="accelerator_index_unique_per_node"),
         ]
 
     def __str__(self):
@@ -150,7 +176,7 @@ class Accelerator(SimulatedMixin):
         super().save(*args, **kwargs)
 
 
-class FacilityMeter(SimulatedMixin):
+class FacilityMeter(RetirableMixin, SimulatedMixin):
     class Kind(models.TextChoices):
         UTILITY_FEED = "utility_feed", "Utility feed"
         UPS = "ups", "UPS"

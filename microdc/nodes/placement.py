@@ -1,4 +1,4 @@
-"""Where a node may sit in its rack: inside the rack, on no other node's units."""
+"""Where a node may sit in its rack: inside the rack, on no other live node's units (a retired one has left)."""
 
 from django.core.exceptions import ValidationError
 
@@ -12,7 +12,7 @@ def validate_placement(rack, position_u: int, height_u: int, exclude_pk=None) ->
                            f"but rack {rack.name} is {rack.height_u}U high."}
         )
     overlapping = (
-        rack.nodes.exclude(pk=exclude_pk)
+        rack.nodes.live().exclude(pk=exclude_pk)
         .filter(position_u__lte=top_u)
         .only("hostname", "position_u", "height_u")
     )

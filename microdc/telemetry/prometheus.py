@@ -107,7 +107,9 @@ class MicrodcCollector(Collector):
         throttle = GaugeMetricFamily("microdc_gpu_clock_event_active",
                                      "Clock-event (throttle) reason active on the accelerator (1)",
                                      labels=[*GPU_LABELS, "reason"])
-        rows = (Source.objects.filter(node__isnull=False, last_ts__gte=cutoff)
+        # Retired nodes and accelerators keep their history but leave /metrics.
+        rows = (Source.objects.filter(node__isnull=False, node__retired_at__isnull=True, last_ts__gte=cutoff)
+                .exclude(accelerator__retired_at__isnull=False)
                 .values_list("node__rack__site__slug", "node__rack__name", "node__hostname",
                              "accelerator__index", "accelerator__uuid", "accelerator__model", "sensor",
                              "simulated", "last_values", "last_attributes"))
@@ -137,7 +139,7 @@ def _node_families(now, cutoff):
     rejected = CounterMetricFamily("microdc_telemetry_rejected_batches", "Telemetry batches refused as invalid",
                                    labels=NODE_LABELS)
     states = {s.node_id: s for s in AgentState.objects.all()}
-    nodes = (Node.objects.exclude(status=Node.Status.DECOMMISSIONED)
+    nodes = (Node.objects.live().exclude(status=Node.Status.DECOMMISSIONED)
              .values_list("pk", "rack__site__slug", "rack__name", "hostname"))
     for pk, site, rack, host in nodes:
         labels = [site, rack, host]

@@ -1,9 +1,11 @@
+import datetime
+
 from django.db import transaction
 from django_filters import rest_framework as filters
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import AuthenticationFailed, Throttled
+from rest_framework.exceptions import AuthenticationFailed, Throttled, ValidationError
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -117,9 +119,25 @@ class ApiTokenViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.D
         return Response(ApiTokenSerializer(request.auth).data)
 
 
+class UtcIsoDateTimeFilter(filters.IsoDateTimeFilter):
+    """ISO 8601 with any offset ISO allows, compared in UTC: PostgreSQL refuses offsets beyond +-15:59."""
+
+    def __init__(self, *args, param: str, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.param = param  # the query parameter, to name it in the 400
+
+    def filter(self, qs, value):
+        if value is not None:
+            try:
+                value = value.astimezone(datetime.UTC)
+            except OverflowError:
+                raise ValidationError({self.param: "date-time out of range"}) from None
+        return super().filter(qs, value)
+
+
 class AuditEventFilter(filters.FilterSet):
-    since = filters.IsoDateTimeFilter(field_name="timestamp", lookup_expr="gte")
-    until = filters.IsoDateTimeFilter(field_name="timestamp", lookup_expr="lt")
+    since = UtcIsoDateTimeFilter(field_name="timestamp", lookup_expr="gte", param="since")
+    until = UtcIsoDateTimeFilter(field_name="timestamp", lookup_expr="lt", param="until")
 
     class Meta:
         model = AuditEvent

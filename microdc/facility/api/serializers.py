@@ -22,7 +22,7 @@ class FacilityMeterSerializer(serializers.ModelSerializer):
         model = FacilityMeter
         fields = ["id", "site", "site_slug", "rack", "name", "kind", "boundary", "it_measurement_point",
                   "boundary_channel", "protocol", "host", "port", "settings", "secret", "has_secret",
-                  "poll_interval_seconds", "timeout_seconds", "enabled", "simulated", "health"]
+                  "poll_interval_seconds", "timeout_seconds", "enabled", "simulated", "health", "retired_at"]
 
     def get_has_secret(self, meter) -> bool:
         return bool(meter.secret)
@@ -41,6 +41,7 @@ class FacilityMeterSerializer(serializers.ModelSerializer):
         return value
 
     def validate(self, attrs):
+        self._refuse_secret_for_another_host(attrs)
         # Run the model's cross-field rules on the merged state, reported under the field they name.
         candidate = FacilityMeter(**{f.attname: getattr(self.instance, f.attname)
                                      for f in FacilityMeter._meta.concrete_fields} if self.instance else {})
@@ -59,6 +60,17 @@ class FacilityMeterSerializer(serializers.ModelSerializer):
                 name = "secret" if exc.field.startswith("secret") else "settings"
                 raise serializers.ValidationError({name: [str(exc)]}) from exc
         return attrs
+
+
+    def _refuse_secret_for_another_host(self, attrs):
+        # A stored credential belongs to the device it was given for: never send it to a new host unasked.
+        meter = self.instance
+        if meter is None or not meter.secret or "secret" in attrs:
+            return
+        if "host" in attrs and attrs["host"] != meter.host:
+            raise serializers.ValidationError({"secret": [
+                f"The host changes from {meter.host!r} to {attrs['host']!r}: give the secret for the new host "
+                "again (or {} to clear it); the stored one is not sent to another host."]})
 
 
 class PushedReadingSerializer(serializers.Serializer):

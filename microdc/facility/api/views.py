@@ -12,6 +12,8 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from microdc.core.api.viewsets import AuditedModelViewSet
+from microdc.core.exceptions import Conflict
+from microdc.nodes.api.retirement import RetirableViewSetMixin, retirable
 from microdc.nodes.models import FacilityMeter, Site
 from microdc.telemetry.models import Source
 
@@ -35,11 +37,12 @@ class FacilityMeterFilter(filters.FilterSet):
 
 def latest_readings(meter: FacilityMeter) -> list[dict]:
     return [{"channel": s.sensor, "ts": s.last_ts, "values": s.last_values,
-             "states": s.last_attributes.get("states", {})}
+             "states": s.last_attributes.get("states", {}), "reasons": s.last_attributes.get("reasons", {})}
             for s in Source.objects.filter(meter=meter).order_by("sensor")]
 
 
-class FacilityMeterViewSet(AuditedModelViewSet):
+@retirable
+class FacilityMeterViewSet(RetirableViewSetMixin, AuditedModelViewSet):
     queryset = FacilityMeter.objects.select_related("site", "rack", "state")
     serializer_class = FacilityMeterSerializer
     filterset_class = FacilityMeterFilter
@@ -56,6 +59,7 @@ class FacilityMeterViewSet(AuditedModelViewSet):
         meter = self.get_object()
         if request.method == "GET":
             return Response({"health": meter_status(meter), "channels": latest_readings(meter)})
+        _refuse_retired(meter)
         if meter.protocol != FacilityMeter.Protocol.PUSH:
             raise ValidationError({"protocol": f"{meter.name} is polled over {meter.protocol}; only push meters "
                                                "take readings through the API"})
@@ -77,10 +81,17 @@ class FacilityMeterViewSet(AuditedModelViewSet):
     def poll(self, request, pk=None):
         """Read the meter now (admins), e.g. to check its settings; the answer says what went wrong."""
         meter = self.get_object()
+        _refuse_retired(meter)
         if meter.protocol == FacilityMeter.Protocol.PUSH:
             raise ValidationError({"protocol": "push meters are not polled"})
         outcome = poll_meter(meter)
         return Response(dataclasses.asdict(outcome))
+
+
+def _refuse_retired(meter: FacilityMeter) -> None:
+    if meter.retired:
+        raise Conflict(f"{meter.name} was retired on {meter.retired_at:%Y-%m-%d %H:%M} UTC: it is neither polled "
+                       "nor takes readings; its history stays readable")
 
 
 class CarbonIntensityViewSet(AuditedModelViewSet):

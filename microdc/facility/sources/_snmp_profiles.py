@@ -19,6 +19,8 @@ OIDs and units (checked against the MIB texts):
 
 from __future__ import annotations
 
+import dataclasses
+
 from ._snmp_client import SnmpClient, missing, number
 from .base import MeterError, Reading
 
@@ -34,6 +36,7 @@ UPS_OUTPUT_FREQUENCY = f"{UPS}.4.2.0"
 UPS_OUTPUT_NUM_LINES = f"{UPS}.4.3.0"
 UPS_OUTPUT_ENTRY = f"{UPS}.4.4.1"
 UPS_OUTPUT_SOURCE_BATTERY = 5
+MAX_UPS_LINES = 9
 UPS_BATTERY_STATES = {1: "ok", 2: "ok", 3: "warning", 4: "critical"}  # unknown, normal, low, depleted
 
 APC_DEVICE_STATUS = "1.3.6.1.4.1.318.1.1.26.4.3.1"
@@ -68,19 +71,29 @@ def _optional(values: dict[str, object], oid: str) -> float | None:
     return number(value, oid)
 
 
+async def _lines(client: SnmpClient, scalars: dict[str, object], count_oid: str, entry: str) -> list[int]:
+    """The table's line numbers: from its line count, or, where the agent lacks that object, its rows."""
+    count = _optional(scalars, count_oid)
+    if count is not None:
+        return list(range(1, min(int(count), MAX_UPS_LINES) + 1))
+    rows = await client.walk(entry)
+    return sorted({int(oid.rsplit(".", 1)[1]) for oid in rows if not missing(rows[oid])})[:MAX_UPS_LINES]
+
+
 async def read_ups_mib(client: SnmpClient, settings: dict) -> list[Reading]:
+    # Read what the agent has: an object it lacks costs the readings that need it (with the reason on the
+    # meter's reading), never the whole read.
     scalars = await client.get([
         UPS_BATTERY_STATUS, UPS_MINUTES_REMAINING, UPS_CHARGE_REMAINING, UPS_BATTERY_TEMPERATURE,
         UPS_INPUT_NUM_LINES, UPS_OUTPUT_SOURCE, UPS_OUTPUT_FREQUENCY, UPS_OUTPUT_NUM_LINES,
     ])
-    hint = "is this a UPS-MIB (RFC 1628) agent?"
-    source = _require(scalars, UPS_OUTPUT_SOURCE, "upsOutputSource", hint)
-    output_lines = int(_require(scalars, UPS_OUTPUT_NUM_LINES, "upsOutputNumLines", hint))
-    input_lines = int(_optional(scalars, UPS_INPUT_NUM_LINES) or 0)
+    source = _optional(scalars, UPS_OUTPUT_SOURCE)
+    input_lines = await _lines(client, scalars, UPS_INPUT_NUM_LINES, UPS_INPUT_ENTRY)
+    output_lines = await _lines(client, scalars, UPS_OUTPUT_NUM_LINES, UPS_OUTPUT_ENTRY)
     rows: list[str] = []
-    for line in range(1, min(input_lines, 9) + 1):
+    for line in input_lines:
         rows += [f"{UPS_INPUT_ENTRY}.{column}.{line}" for column in (2, 3, 4, 5)]
-    for line in range(1, min(output_lines, 9) + 1):
+    for line in output_lines:
         rows += [f"{UPS_OUTPUT_ENTRY}.{column}.{line}" for column in (2, 3, 4, 5)]
     lines = await client.get(rows) if rows else {}
 
@@ -91,7 +104,7 @@ async def read_ups_mib(client: SnmpClient, settings: dict) -> list[Reading]:
     add = readings.append
 
     input_power = []
-    for line in range(1, min(input_lines, 9) + 1):
+    for line in input_lines:
         channel = f"input.L{line}"
         for column, quantity, factor in ((2, "frequency_hertz", 0.1), (3, "voltage_volts", 1.0),
                                          (4, "current_amperes", 0.1), (5, "power_watts", 1.0)):
@@ -104,7 +117,7 @@ async def read_ups_mib(client: SnmpClient, settings: dict) -> list[Reading]:
         add(Reading("power_watts", sum(input_power), "input"))
 
     output_power, loads = [], []
-    for line in range(1, min(output_lines, 9) + 1):
+    for line in output_lines:
         channel = f"output.L{line}"
         for column, quantity, factor in ((2, "voltage_volts", 1.0), (3, "current_amperes", 0.1),
                                          (4, "power_watts", 1.0), (5, "load_ratio", 0.01)):
@@ -135,8 +148,23 @@ async def read_ups_mib(client: SnmpClient, settings: dict) -> list[Reading]:
     temperature = _optional(scalars, UPS_BATTERY_TEMPERATURE)
     if temperature is not None:
         add(Reading("temperature_celsius", temperature, "battery"))
+    if source is None:
+        # No upsOutputSource: whether the UPS is on battery is unknown, which is worth a warning, not a guess.
+        return _with_warning(readings, "output", f"the agent lacks upsOutputSource ({UPS_OUTPUT_SOURCE}): "
+                                                 "whether the UPS is on battery is unknown")
     on_battery_state = ("critical" if battery_state != "ok" else "warning") if on_battery else "ok"
     add(Reading("on_battery", 1.0 if on_battery else 0.0, "", on_battery_state))
+    return readings
+
+
+def _with_warning(readings: list[Reading], channel: str, reason: str) -> list[Reading]:
+    """Put the reason on the channel's first reading (the read's first where the channel has none)."""
+    if not readings:
+        return readings
+    at = next((i for i, r in enumerate(readings) if r.channel == channel), 0)
+    target = readings[at]
+    state = "warning" if target.state == "ok" else target.state
+    readings[at] = dataclasses.replace(target, state=state, reason=reason)
     return readings
 
 

@@ -65,6 +65,7 @@ class Reading:
     value: float
     channel: str = ""
     state: str = "ok"  # "ok" | "warning" | "critical": alarms such as a leak or a UPS on battery
+    reason: str = ""  # why the state is not "ok" where the value alone does not say (an object the device lacks)
 
 
 class MeterError(Exception):

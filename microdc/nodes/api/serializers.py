@@ -20,7 +20,7 @@ class RackSerializer(serializers.ModelSerializer):
 
     def validate(self, attrs):
         if self.instance is not None and "height_u" in attrs:
-            tallest = max((node.top_u for node in self.instance.nodes.all()), default=0)
+            tallest = max((node.top_u for node in self.instance.nodes.live()), default=0)
             if attrs["height_u"] < tallest:
                 raise serializers.ValidationError(
                     {"height_u": f"Nodes in this rack reach U{tallest}; the rack must be at least {tallest}U."}
@@ -32,7 +32,20 @@ class AcceleratorSerializer(serializers.ModelSerializer):
     class Meta:
         model = Accelerator
         fields = ["id", "node", "kind", "vendor", "model", "uuid", "serial", "index", "memory_bytes",
-                  "power_limit_watts", "simulated"]
+                  "power_limit_watts", "simulated", "retired_at"]
+
+    def validate(self, attrs):
+        # The index is unique among the node's live accelerators (the database constraint is conditional, so
+        # DRF does not check it by itself).
+        node = attrs.get("node", getattr(self.instance, "node", None))
+        index = attrs.get("index", getattr(self.instance, "index", None))
+        if node is not None and index is not None:
+            taken = Accelerator.objects.live().filter(node=node, index=index)
+            if self.instance is not None:
+                taken = taken.exclude(pk=self.instance.pk)
+            if taken.exists():
+                raise serializers.ValidationError({"index": f"{node.hostname} already has an accelerator {index}."})
+        return attrs
 
 
 class NodeAcceleratorSerializer(AcceleratorSerializer):
@@ -52,7 +65,7 @@ class NodeSerializer(serializers.ModelSerializer):
         model = Node
         fields = ["id", "hostname", "management_address", "ssh_port", "ssh_user", "site", "site_slug", "rack",
                   "rack_name", "position_u", "height_u", "top_u", "status", "description", "simulated",
-                  "has_agent_token", "accelerators", "created"]
+                  "has_agent_token", "accelerators", "created", "retired_at"]
         read_only_fields = ["created"]
 
     def get_has_agent_token(self, node) -> bool:

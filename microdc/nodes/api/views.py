@@ -1,4 +1,5 @@
 from django.db import transaction
+from django.db.models import Prefetch
 from drf_spectacular.utils import extend_schema
 from rest_framework import status
 from rest_framework.decorators import action
@@ -11,6 +12,7 @@ from .. import agent_tokens
 from ..models import Accelerator, Node, Rack, Site
 from ..placement import validate_placement
 from .filters import AcceleratorFilter, NodeFilter, RackFilter, SiteFilter
+from .retirement import RetirableViewSetMixin, retirable
 from .serializers import (
     AcceleratorSerializer,
     AgentTokenSerializer,
@@ -37,8 +39,11 @@ class RackViewSet(AuditedModelViewSet):
     ordering_fields = ["name", "row", "position", "height_u"]
 
 
-class NodeViewSet(AuditedModelViewSet):
-    queryset = Node.objects.select_related("rack__site").prefetch_related("accelerators")
+@retirable
+class NodeViewSet(RetirableViewSetMixin, AuditedModelViewSet):
+    # A node lists the accelerators it has now; retired ones keep their own records.
+    queryset = Node.objects.select_related("rack__site").prefetch_related(
+        Prefetch("accelerators", queryset=Accelerator.objects.live()))
     serializer_class = NodeSerializer
     filterset_class = NodeFilter
     search_fields = ["hostname", "management_address", "description"]
@@ -86,7 +91,8 @@ class NodeViewSet(AuditedModelViewSet):
         return Response({"agent_token": key})
 
 
-class AcceleratorViewSet(AuditedModelViewSet):
+@retirable
+class AcceleratorViewSet(RetirableViewSetMixin, AuditedModelViewSet):
     queryset = Accelerator.objects.select_related("node")
     serializer_class = AcceleratorSerializer
     filterset_class = AcceleratorFilter

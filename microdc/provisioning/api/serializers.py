@@ -67,7 +67,7 @@ class SigningKeySerializer(serializers.ModelSerializer):
 
 
 class RevisionSerializer(serializers.ModelSerializer):
-    nodes = serializers.SlugRelatedField(many=True, slug_field="hostname", queryset=Node.objects.all())
+    nodes = serializers.SlugRelatedField(many=True, slug_field="hostname", queryset=Node.objects.live())
     args = serializers.JSONField(default=list, validators=[check_args])
     env = serializers.JSONField(default=dict, validators=[check_env])
 

@@ -220,7 +220,7 @@ class BootstrapView(APIView):
         names = request.data.get("nodes")
         if not isinstance(names, list) or not names or not all(isinstance(n, str) for n in names):
             raise ValidationError({"nodes": "a list of node host names"})
-        nodes = list(Node.objects.filter(hostname__in=names))
+        nodes = list(Node.objects.live().filter(hostname__in=names))
         unknown = sorted(set(names) - {n.hostname for n in nodes})
         if unknown:
             raise ValidationError({"nodes": f"unknown nodes: {', '.join(unknown)}"})

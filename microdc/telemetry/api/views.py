@@ -71,7 +71,12 @@ def _time_param(request, name: str, default: datetime.datetime) -> datetime.date
     value = parse_datetime(raw)
     if value is None:
         raise ValidationError({name: f"not an ISO 8601 date-time: {raw!r}"})
-    return value if value.tzinfo else timezone.make_aware(value, datetime.UTC)
+    if not value.tzinfo:
+        return timezone.make_aware(value, datetime.UTC)
+    try:
+        return value.astimezone(datetime.UTC)  # PostgreSQL refuses offsets beyond +-15:59
+    except OverflowError:
+        raise ValidationError({name: f"out of range: {raw!r}"}) from None
 
 
 RESOLUTIONS = {"raw": 0, "1m": Rollup.MINUTE, "1h": Rollup.HOUR}

@@ -203,3 +203,43 @@ def test_wrong_community_times_out_within_the_budget_and_says_what_to_check(agen
                                          r"\(check host, port and community: agents ignore a wrong community\)"):
         read(agent, {"profile": "ups_mib"}, {"community": "wrong"}, timeout=1.0)
     assert time.monotonic() - started < 1.5
+
+
+@pytest.fixture(scope="module")
+def agent_without_output_source(start_snmpd):
+    table = objects()
+    for absent in (f"{UPS}.4.1.0", f"{UPS}.4.3.0", f"{UPS}.3.2.0"):  # upsOutputSource, upsOutput/InputNumLines
+        del table[absent]
+    return start_snmpd(table)
+
+
+def test_ups_lacking_status_objects_reads_what_it_has_with_a_warning_reason(agent_without_output_source):
+    readings = read(agent_without_output_source, {"profile": "ups_mib"})
+
+    # The line counts are missing too: the lines come from the tables' rows instead.
+    assert readings[("power_watts", "input")].value == sum(UPS_INPUT_POWER.values())
+    assert readings[("power_watts", "output.L3")].value == UPS_OUTPUT_POWER[3]
+    assert readings[("battery_charge_ratio", "battery")].value == pytest.approx(0.97)
+    # Whether it is on battery is unknown: no guessed value, a warning with the reason on the output reading.
+    assert not [key for key in readings if key[0] == "on_battery"]
+    warned = [r for r in readings.values() if r.reason]
+    assert len(warned) == 1 and (warned[0].quantity, warned[0].channel) == ("power_watts", "output")
+    assert warned[0].state == "warning"
+    assert f"upsOutputSource ({UPS}.4.1.0)" in warned[0].reason
+
+
+def test_a_meter_reading_keeps_the_warning_reason(agent_without_output_source, site, client_for):
+    from microdc.facility.poller import poll_meter
+    from microdc.nodes.models import FacilityMeter
+
+    meter = FacilityMeter.objects.create(
+        site=site, name="UPS 1", kind="ups", boundary="facility_input", protocol="snmp",
+        host=agent_without_output_source.host, port=agent_without_output_source.port,
+        settings={"profile": "ups_mib"}, secret={"community": "public"})
+    outcome = poll_meter(meter)
+    assert outcome.ok and outcome.error == "" and outcome.readings > 10
+
+    body = client_for("viewer").get(f"/api/v1/meters/{meter.pk}/readings/").json()
+    assert body["health"]["healthy"] is True, body["health"]
+    reasons = {c["channel"]: c["reasons"] for c in body["channels"] if c["reasons"]}
+    assert list(reasons) == ["output"] and "upsOutputSource" in reasons["output"]["power_watts"]
