@@ -89,7 +89,8 @@ def meter_history(site, times, it_power_by_rack) -> None:
                 "cooling_unit": [""], "utility_feed": [""]}
     wanted = {f"meter/{m.pk}/{c}": {"meter": m, "sensor": c, "simulated": m.simulated}
               for m in meters for c in channels.get(m.kind, [""])}
-    sources = sources_by_key(wanted)
+    with transaction.atomic():  # sources_by_key locks the rows it returns (PostgreSQL)
+        sources = sources_by_key(wanted)
     energy: dict[str, float] = {key: 3.6e9 for key in wanted}
     readings = []
     previous = None
