@@ -8,7 +8,6 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from microdc.core.models import AuditEvent
-from microdc.nodes.agent_tokens import issue_agent_token
 from microdc.nodes.models import Accelerator, Node
 from microdc.telemetry.models import AgentState, ReceivedBatch, Sample, Source
 
@@ -16,13 +15,6 @@ from .factories import batch, gpu, sample
 
 UUID0 = "GPU-00000000-0000-0000-0000-000000000000"
 UUID1 = "GPU-11111111-1111-1111-1111-111111111111"
-
-
-@pytest.fixture
-def agent(node):
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Bearer {issue_agent_token(node)}")
-    return client
 
 
 def push(client, body, **extra):

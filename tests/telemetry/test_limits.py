@@ -8,9 +8,7 @@ import pytest
 from django.conf import settings as django_settings
 from django.db import connection, transaction
 from django.utils import timezone
-from rest_framework.test import APIClient
 
-from microdc.nodes.agent_tokens import issue_agent_token
 from microdc.telemetry.batch import BatchError
 from microdc.telemetry.ingest import ingest_batch
 from microdc.telemetry.models import ReceivedBatch, Sample, Source
@@ -18,13 +16,6 @@ from microdc.telemetry.models import ReceivedBatch, Sample, Source
 from .factories import batch, gpu, sample
 
 UUID0 = "GPU-00000000-0000-0000-0000-000000000000"
-
-
-@pytest.fixture
-def agent(node):
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Bearer {issue_agent_token(node)}")
-    return client
 
 
 def sensor(name: str, **metrics) -> dict:

@@ -6,9 +6,7 @@ import json
 
 import pytest
 from django.utils import timezone
-from rest_framework.test import APIClient
 
-from microdc.nodes.agent_tokens import issue_agent_token
 from microdc.telemetry.models import ReceivedBatch, Sample, Source
 from microdc.telemetry.rollups import roll_up_dirty
 
@@ -20,13 +18,6 @@ HUGE = "1" + "0" * 400  # an integer literal float64 cannot hold (1e400)
 # float64, but a rollup of it overflows to inf, which neither database stores as JSON.
 POISON = [HUGE, "-" + HUGE, "NaN", "Infinity", "-Infinity", "1e400", "1.7e308", "-1" + "0" * 101]
 POISON_IDS = ["huge", "-huge", "nan", "inf", "-inf", "1e400", "1.7e308", "-1e101-int"]
-
-
-@pytest.fixture
-def agent(node):
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Bearer {issue_agent_token(node)}")
-    return client
 
 
 def body_with(node, poison: str, where: str) -> str:
