@@ -136,3 +136,22 @@ def test_push_meter(site, client_for):
     assert client_for("operator").post(url, {"readings": [{"quantity": "power_watts", "value": 1}]},
                                        format="json").status_code == 403
     assert meter_status(FacilityMeter.objects.select_related("state").get(pk=meter.pk))["healthy"]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), -float("inf"), 10**400, 1e300])
+def test_a_polled_value_the_store_must_not_hold_is_left_out_with_its_reason(site, bad):
+    from microdc.facility.readings import store_meter_readings
+    from microdc.facility.sources.base import Reading as MeterReading
+    from microdc.nodes.models import FacilityMeter
+    from microdc.telemetry.models import Source
+
+    meter = FacilityMeter.objects.create(site=site, name="ups-1", kind="ups", boundary="it_load", protocol="push")
+    now = timezone.now()
+    stored = store_meter_readings(meter, now, [MeterReading("power_watts", bad, channel="output"),
+                                               MeterReading("energy_joules", 3.6e6, channel="output")])
+    assert stored == 1
+    source = Source.objects.get(meter=meter, sensor="output")
+    assert source.last_values == {"energy_joules": 3.6e6}
+    assert source.last_attributes["states"] == {"power_watts": "warning"}
+    assert "not a finite number" in source.last_attributes["reasons"]["power_watts"]
