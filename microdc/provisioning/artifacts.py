@@ -25,7 +25,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from django.conf import settings
 
-from . import url_policy
+from . import masking, url_policy
 
 log = logging.getLogger(__name__)
 
@@ -125,11 +125,11 @@ def _download(url: str, sha256: str, tick: Tick | None = None) -> Path:
             raise _Failed(f"SHA-256 mismatch: expected {sha256}, the download has {actual}")
         os.replace(tmp, target)
     except url_policy.UrlRefused as exc:
-        log.warning("artifact %s refused: %s", _shown(parsed), exc)
+        log.warning("artifact %s refused: %s", masking.mask_url(str(parsed)), exc)
         raise ArtifactError(f"the artifact URL is refused by the site's URL policy ({exc.reason}; "
                             "MICRODC_ARTIFACT_URL_ALLOW names the hosts it trusts)") from exc
     except (_Failed, httpx.HTTPError, httpx.InvalidURL, OSError) as exc:
-        log.warning("artifact %s could not be fetched: %s", _shown(parsed), exc)
+        log.warning("artifact %s could not be fetched: %s", masking.mask_url(str(parsed)), exc)
         # One message for every way a fetch fails: a viewer of the job must not learn what a URL answered.
         raise ArtifactError("the artifact could not be fetched from its URL or does not match its SHA-256 "
                             "(the appliance's log says why)") from exc
@@ -137,11 +137,6 @@ def _download(url: str, sha256: str, tick: Tick | None = None) -> Path:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
     return target
-
-
-def _shown(url: httpx.URL) -> str:
-    """The URL for the log, without credentials or query string (signed URLs carry secrets there)."""
-    return str(url.copy_with(userinfo=b"", query=None, fragment=None))
 
 
 def _stream(url: httpx.URL, fh, tick: Tick | None) -> str:
