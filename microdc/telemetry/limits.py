@@ -18,17 +18,9 @@ def reported_names(batch: ParsedBatch) -> tuple[dict[str, set[str]], dict[str, s
     by_sensor: dict[str, set[str]] = {}
     for sample in batch.samples:
         for device in sample.devices:
-            names = by_uuid.get(device.uuid)
-            if names is None:
-                by_uuid[device.uuid] = set(device.metrics)
-            else:
-                names.update(device.metrics)
+            by_uuid.setdefault(device.uuid, set()).update(device.metrics)
         for sensor in sample.sensors:
-            names = by_sensor.get(sensor.key)
-            if names is None:
-                by_sensor[sensor.key] = set(sensor.metrics)
-            else:
-                names.update(sensor.metrics)
+            by_sensor.setdefault(sensor.key, set()).update(sensor.metrics)
     return by_uuid, by_sensor
 
 
