@@ -82,6 +82,7 @@ INSTALLED_APPS = [
     "microdc.telemetry",
     "microdc.facility",
     "microdc.provisioning",
+    "microdc.energy",
     "microdc.dashboard",
     "microdc.api",
     "microdc.simulator",

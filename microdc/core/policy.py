@@ -52,6 +52,11 @@ POLICIES: dict[str, Policy] = {
     "provisioning.deploymentrevision": HISTORY,
     "provisioning.job": HISTORY,
     "provisioning.jobevent": HISTORY,
+    # Scraped and attributed by the worker only: everyone reads, nobody edits.
+    "energy.modelserver": HISTORY,
+    "energy.reservation": HISTORY,
+    "energy.usagebucket": HISTORY,
+    "energy.unallocatedbucket": HISTORY,
     # django-tasks-db's results of background tasks (microdc.worker.admin); only the worker writes them.
     "django_tasks_database.dbtaskresult": Policy(view=Role.ADMIN, add=None, change=None, delete=None),
 }
