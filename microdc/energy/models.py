@@ -71,6 +71,8 @@ class UsageBucket(models.Model):
     facility_joules = models.FloatField(null=True, blank=True, help_text="Node energy times the hour's PUE.")
     operational_grams_at_pue1 = models.FloatField(
         null=True, blank=True, help_text="Node energy times the bucket's effective carbon intensity.")
+    operational_grams = models.FloatField(
+        null=True, blank=True, help_text="Operational carbon of the facility energy (hour rows, at the hour's PUE).")
     gpu_coverage = models.FloatField(default=0.0)
     node_coverage = models.FloatField(default=0.0)
     server_coverage = models.FloatField(default=0.0)
