@@ -161,7 +161,8 @@ def validate_sample(sample: dict[str, Any]) -> None:
     for i, s in enumerate(sample["sensors"]):
         where = f"sensors[{i}]"
         assert set(s) == {"source", "chip", "name", "simulated", "metrics"}, f"{where} keys {sorted(s)}"
-        assert s["source"] in ("hwmon", "rapl") and s["chip"] and s["name"]
+        assert s["source"] in ("hwmon", "rapl", "nvml-process") and s["chip"] and s["name"]
+        assert isinstance(s["simulated"], bool)
         _check_metrics(where, s["metrics"])
     assert "null" not in json.dumps(sample), "unknown values must be left out, never null"
 
