@@ -6,6 +6,8 @@ import urllib.parse
 
 import httpx
 
+from microdc.provisioning.masking import mask_url
+
 HTML_TYPES = ("text/html", "application/xhtml+xml")
 
 
@@ -17,9 +19,9 @@ def check_url(url: str) -> str:
     """The URL if it is http(s) with a host; FetchError naming what is wrong otherwise."""
     parts = urllib.parse.urlsplit(url)
     if parts.scheme not in ("http", "https"):
-        raise FetchError(f"metrics_url must be http:// or https://, got {parts.scheme or 'no scheme'}: {url[:200]!r}")
+        raise FetchError(f"metrics_url must be http:// or https://, got {parts.scheme or 'no scheme'}")
     if not parts.hostname:
-        raise FetchError(f"metrics_url has no host: {url[:200]!r}")
+        raise FetchError(f"metrics_url has no host: {mask_url(url)[:200]!r}")
     return url
 
 
@@ -31,11 +33,12 @@ def make_client() -> httpx.Client:
 def fetch_page(client: httpx.Client, url: str, timeout: float, max_bytes: int) -> str:
     """The page's text. Stops reading past `max_bytes` and past `timeout` seconds in all."""
     check_url(url)
+    shown = mask_url(url)  # reasons are shown and logged: no credentials or query values
     deadline = time.monotonic() + timeout
     try:
         with client.stream("GET", url, timeout=timeout) as response:
             if response.status_code != 200:
-                raise FetchError(f"HTTP {response.status_code} {response.reason_phrase} from {url}")
+                raise FetchError(f"HTTP {response.status_code} {response.reason_phrase} from {shown}")
             kind = response.headers.get("content-type", "").split(";")[0].strip().lower()
             if kind in HTML_TYPES:
                 raise FetchError(f"the server answered HTML ({kind}), not Prometheus text")
@@ -52,11 +55,11 @@ def fetch_page(client: httpx.Client, url: str, timeout: float, max_bytes: int) -
                 if time.monotonic() > deadline:
                     raise FetchError(f"page took longer than {timeout:g} s to arrive; stopped reading")
     except httpx.TimeoutException:
-        raise FetchError(f"no answer within {timeout:g} s from {url}") from None
+        raise FetchError(f"no answer within {timeout:g} s from {shown}") from None
     except httpx.ConnectError as exc:
-        raise FetchError(f"cannot connect to {url}: {_cause(exc)}") from None
+        raise FetchError(f"cannot connect to {shown}: {_cause(exc)}") from None
     except httpx.HTTPError as exc:
-        raise FetchError(f"HTTP error from {url}: {type(exc).__name__}: {_cause(exc)}") from None
+        raise FetchError(f"HTTP error from {shown}: {type(exc).__name__}: {_cause(exc)}") from None
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError as exc:

@@ -17,6 +17,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from microdc.provisioning.masking import mask_url
 from microdc.telemetry.store import Reading, sources_by_key, store
 
 from .adapters import Counters, PageError, read_page
@@ -74,7 +75,7 @@ def scrape_one(client, server_id: int, runtime: str, url: str, timeout: float, m
     except (FetchError, PageError) as exc:
         error = str(exc)
     except Exception as exc:  # a bug must not stop the round; it shows on the server instead
-        log.exception("model server %s: unexpected error scraping %s", server_id, url)
+        log.exception("model server %s: unexpected error scraping %s", server_id, mask_url(url))
         error = f"internal error: {type(exc).__name__}: {exc}"
     return Scraped(server_id, ts, counters, error[:MAX_REASON], time.monotonic() - started)
 
@@ -96,7 +97,7 @@ def record(servers: dict[int, ModelServer], results: list[Scraped]) -> None:
         reason = failed.get(server.pk)
         if reason is not None:
             if reason != server.stale_reason:
-                log.warning("model server %s (%s): counters stale: %s", server, server.metrics_url, reason)
+                log.warning("model server %s (%s): counters stale: %s", server, mask_url(server.metrics_url), reason)
             server.stale_reason = reason
             server.consecutive_failures += 1
         else:
