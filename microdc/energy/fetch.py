@@ -44,7 +44,7 @@ def fetch_page(client: httpx.Client, url: str, timeout: float, max_bytes: int) -
                 raise FetchError(f"the server answered HTML ({kind}), not Prometheus text")
             declared = response.headers.get("content-length", "")
             if declared.isdigit() and int(declared) > max_bytes:
-                raise FetchError(f"page of {int(declared)} bytes is over the limit of {max_bytes} "
+                raise FetchError(f"page of {int(declared)} bytes is over the limit of {max_bytes} bytes "
                                  "(MICRODC_MODEL_SCRAPE_MAX_BYTES)")
             body = bytearray()
             for chunk in response.iter_bytes():
