@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from microdc.provisioning.masking import mask_url
@@ -104,7 +104,20 @@ def record(servers: dict[int, ModelServer], results: list[Scraped]) -> None:
             if server.stale_reason:
                 log.info("model server %s scraped again after %d failures", server, server.consecutive_failures)
             server.stale_reason, server.consecutive_failures, server.last_success = "", 0, result.ts
-    ModelServer.objects.bulk_update([servers[r.server_id] for r in results], HEALTH_FIELDS, batch_size=500)
+    _save_health([servers[r.server_id] for r in results])
+
+
+def _save_health(servers: list[ModelServer]) -> None:
+    """One parameterised UPDATE per server, sent with executemany: bulk_update's CASE expressions cost about
+    3 ms of CPU per row, most of a round's database time at 200 servers."""
+    meta, ops = ModelServer._meta, connection.ops
+    columns = ", ".join(f"{ops.quote_name(meta.get_field(name).column)} = %s" for name in HEALTH_FIELDS)
+    rows = [(ops.adapt_datetimefield_value(s.last_attempt), ops.adapt_datetimefield_value(s.last_success),
+             s.stale_reason, s.consecutive_failures, s.source_id, s.model_name, s.pk) for s in servers]
+    # Only the model's own quoted names go into the text; every value is a parameter.
+    sql = f"UPDATE {ops.quote_name(meta.db_table)} SET {columns} WHERE {ops.quote_name(meta.pk.column)} = %s"  # noqa: S608
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.executemany(sql, rows)
 
 
 class Scraper:
