@@ -18,6 +18,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from microdc.provisioning.masking import mask_url
+from microdc.telemetry.models import MODEL_SERVER_KEY_PREFIX
 from microdc.telemetry.store import Reading, sources_by_key, store
 
 from .adapters import Counters, PageError, read_page
@@ -31,7 +32,7 @@ MAX_REASON = 2000
 
 
 def source_key(server: ModelServer) -> str:
-    return f"model/{server.deployment_id}/{server.node_id}"
+    return f"{MODEL_SERVER_KEY_PREFIX}{server.deployment_id}/{server.node_id}"
 
 
 def _store(pages: list[tuple[ModelServer, Counters, datetime.datetime]]) -> None:

@@ -9,7 +9,7 @@ from django.conf import settings
 from microdc.nodes.models import Node
 
 from .batch import BatchError, ParsedBatch
-from .models import Source
+from .models import MODEL_SERVER_KEY_PREFIX, Source
 
 
 def reported_names(batch: ParsedBatch) -> tuple[dict[str, set[str]], dict[str, set[str]]]:
@@ -45,7 +45,9 @@ def lock_node(node: Node) -> None:
 def check_new_sensors(node: Node, batch: ParsedBatch, new_keys: list[str]) -> None:
     """BatchError when the node's sensor sources and the `new_keys` (sensor keys) are more than
     MICRODC_MAX_SENSORS_PER_NODE. The caller holds lock_node."""
-    held = Source.objects.filter(node=node, accelerator__isnull=True, meter__isnull=True).count()
+    # The appliance's own model-server sources on the node are not the agent's to count against.
+    held = (Source.objects.filter(node=node, accelerator__isnull=True, meter__isnull=True)
+            .exclude(key__startswith=MODEL_SERVER_KEY_PREFIX).count())
     limit = settings.MICRODC_MAX_SENSORS_PER_NODE
     if held + len(new_keys) > limit:
         raise BatchError(_first_with(batch, "sensors", new_keys[limit - held] if held < limit else new_keys[0]),

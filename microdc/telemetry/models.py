@@ -9,6 +9,10 @@ from django.utils import timezone
 
 from microdc.nodes.models import Accelerator, FacilityMeter, Node
 
+# Keys of the sources the appliance itself fills by scraping model servers (energy.scrape), beside the agents'
+# "node/..." and the meters' "meter/..." keys.
+MODEL_SERVER_KEY_PREFIX = "model/"
+
 
 class Source(models.Model):
     """One thing that reports metrics: an accelerator, a node sensor (hwmon/RAPL), or a meter channel."""

@@ -15,7 +15,7 @@ from prometheus_client.registry import Collector
 from microdc.nodes.models import Node
 
 from .metrics_catalog import is_counter
-from .models import AgentState, Source
+from .models import MODEL_SERVER_KEY_PREFIX, AgentState, Source
 from .selectors import stale_after
 
 GPU_LABELS = ["site", "rack", "node", "gpu", "uuid", "model"]
@@ -108,8 +108,9 @@ class MicrodcCollector(Collector):
                                      "Clock-event (throttle) reason active on the accelerator (1)",
                                      labels=[*GPU_LABELS, "reason"])
         # Retired nodes and accelerators keep their history but leave /metrics.
+        # Model-server counters (keys "model/...", energy.scrape) reach /metrics per deployment, from the ledger.
         rows = (Source.objects.filter(node__isnull=False, node__retired_at__isnull=True, last_ts__gte=cutoff)
-                .exclude(accelerator__retired_at__isnull=False)
+                .exclude(accelerator__retired_at__isnull=False).exclude(key__startswith=MODEL_SERVER_KEY_PREFIX)
                 .values_list("node__rack__site__slug", "node__rack__name", "node__hostname",
                              "accelerator__index", "accelerator__uuid", "accelerator__model", "sensor",
                              "simulated", "last_values", "last_attributes"))

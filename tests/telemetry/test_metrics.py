@@ -6,12 +6,17 @@ import shutil
 import subprocess
 
 import pytest
+from django.db import transaction
 from django.utils import timezone
 from prometheus_client.parser import text_string_to_metric_families
 from rest_framework.test import APIClient
 
 from microdc.nodes.agent_tokens import issue_agent_token
+from microdc.telemetry.batch import parse_batch
 from microdc.telemetry.ingest import ingest_batch
+from microdc.telemetry.limits import check_new_sensors
+from microdc.telemetry.models import MODEL_SERVER_KEY_PREFIX, Source
+from microdc.telemetry.store import Reading, store
 
 from .factories import batch, gpu, sample
 
@@ -129,3 +134,18 @@ def test_history_api(node, client_for):
     latest = viewer.get("/api/v1/telemetry/latest/", {"node": "gpu-01"}).json()
     assert latest["sources"][0]["values"]["power_watts"] == 111.0
     assert APIClient().get("/api/v1/telemetry/latest/", {"node": "gpu-01"}).status_code == 401
+
+
+@pytest.mark.django_db
+def test_model_server_counters_are_not_node_sensors(client, node):
+    """energy.scrape's per-deployment sources sit on the node; /metrics shows them per deployment (from the
+    ledger), never as microdc_node_sensor_* series, and they do not count against the agent's sensor limit."""
+    with transaction.atomic():
+        source = Source.objects.create(key=f"{MODEL_SERVER_KEY_PREFIX}1/{node.pk}", node=node, sensor="model/chat")
+        store([Reading(source, timezone.now(), {"requests_total": 5.0, "generation_tokens_total": 900.0})])
+    text = scrape(client).content.decode()
+    assert "requests_total" not in text and 'source="model"' not in text
+    assert "microdc_node_up" in text
+    now = timezone.now()
+    parsed = parse_batch(batch(node.hostname, [sample(now, [gpu(0, UUID0, power_watts=100.0)])]), now)
+    check_new_sensors(node, parsed, [f"hwmon/x/s{i}" for i in range(256)])  # the model source takes no slot
