@@ -140,11 +140,21 @@ def site_pue(site: Site, window: str, now: datetime.datetime | None = None) -> P
     meters = list(FacilityMeter.objects.filter(site=site, enabled=True))
     lag = max((m.poll_interval_seconds for m in meters), default=30) + 15
     start, end = window_bounds(window, now, lag)
+    roll_up_dirty(sources=Source.objects.filter(key__in=[meter_source_key(m.pk, m.boundary_channel)
+                                                         for m in meters]))
+    return pue_between(site, start, end, window=window, meters=meters)
+
+
+def pue_between(site: Site, start: datetime.datetime, end: datetime.datetime, window: str = "",
+                meters: list[FacilityMeter] | None = None) -> PueResult:
+    """PUE (and CUE, WUE) of the site over [start, end), minute-aligned, from the rollups as they are now."""
+    if start.second or start.microsecond or end.second or end.microsecond or not start < end:
+        raise ValueError(f"the window must be minute-aligned with start before end, got {start} to {end}")
+    if meters is None:
+        meters = list(FacilityMeter.objects.filter(site=site, enabled=True))
     result = PueResult(site=site.pk, window=window, start=start, end=end)
     keys = [meter_source_key(m.pk, m.boundary_channel) for m in meters]
-    relevant = Source.objects.filter(key__in=keys)
-    roll_up_dirty(sources=relevant)
-    sources = {s.key: s for s in relevant}
+    sources = {s.key: s for s in Source.objects.filter(key__in=keys)}
 
     # Carbon intensity changes inside the window: energy buckets must not straddle them.
     changes = list(CarbonIntensity.objects.filter(site=site, valid_from__gt=start, valid_from__lt=end)

@@ -25,7 +25,8 @@ class AcceleratorInline(PolicyInline):
 
 @admin.register(Node)
 class NodeAdmin(AuditedModelAdmin):
-    list_display = ["hostname", "rack", "position_u", "height_u", "status", "simulated"]
+    list_display = ["hostname", "rack", "position_u", "height_u", "status", "power_meter", "embodied_kgco2e",
+                    "simulated"]
     list_filter = ["status", "rack__site", "simulated"]
     search_fields = ["hostname", "management_address"]
     inlines = [AcceleratorInline]
@@ -33,6 +34,6 @@ class NodeAdmin(AuditedModelAdmin):
 
 @admin.register(Accelerator)
 class AcceleratorAdmin(AuditedModelAdmin):
-    list_display = ["__str__", "kind", "vendor", "model", "uuid", "simulated"]
+    list_display = ["__str__", "kind", "vendor", "model", "uuid", "embodied_kgco2e", "simulated"]
     list_filter = ["kind", "vendor", "simulated"]
     search_fields = ["uuid", "serial", "model", "node__hostname"]

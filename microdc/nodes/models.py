@@ -25,6 +25,25 @@ slug_validator = RegexValidator(r"^[a-z0-9][a-z0-9_-]{0,49}$", "Use lower-case l
 ssh_user_validator = RegexValidator(r"^[a-z_][a-z0-9_-]{0,31}$", "Enter a valid POSIX user name.")
 
 
+def validate_positive(value: float) -> None:
+    if value is not None and not value > 0:
+        raise ValidationError(f"Must be greater than 0, got {value}.")
+
+
+class EmbodiedCarbonMixin(models.Model):
+    """Manufacturing carbon of the hardware (SCI's M), amortised over its expected life by the energy report."""
+
+    embodied_kgco2e = models.FloatField(
+        null=True, blank=True, validators=[MinValueValidator(0)],
+        help_text="Embodied (manufacturing) carbon, kgCO2e, from the vendor's product carbon footprint.")
+    expected_life_years = models.FloatField(
+        null=True, blank=True, validators=[validate_positive],
+        help_text="Years of service the embodied carbon is amortised over.")
+
+    class Meta:
+        abstract = True
+
+
 class RetirableQuerySet(models.QuerySet):
     def live(self):
         return self.filter(retired_at__isnull=True)
@@ -91,7 +110,7 @@ class Rack(SimulatedMixin):
                     )
 
 
-class Node(RetirableMixin, SimulatedMixin):
+class Node(RetirableMixin, EmbodiedCarbonMixin, SimulatedMixin):
     class Status(models.TextChoices):
         ACTIVE = "active"
         MAINTENANCE = "maintenance"
@@ -119,6 +138,12 @@ class Node(RetirableMixin, SimulatedMixin):
     pending_agent_token_id = models.CharField(max_length=16, unique=True, null=True, blank=True, editable=False)
     pending_agent_token_hash = models.CharField(max_length=64, blank=True, editable=False)
     created = models.DateTimeField(default=timezone.now, editable=False)
+    # A whole-node measurement from outside: the PDU outlet feeding the node (energy.node_energy prefers it).
+    power_meter = models.ForeignKey(
+        "FacilityMeter", null=True, blank=True, on_delete=models.SET_NULL, related_name="metered_nodes",
+        help_text="The PDU (or other meter) whose outlet channel measures this node.")
+    power_meter_channel = models.CharField(
+        max_length=100, blank=True, help_text="The meter channel (PDU outlet) that measures this node alone.")
 
     audit_secret_fields = ("agent_token_hash", "pending_agent_token_hash")
 
@@ -139,9 +164,24 @@ class Node(RetirableMixin, SimulatedMixin):
     def clean(self):
         if self.rack_id and self.position_u and self.height_u:
             validate_placement(self.rack, self.position_u, self.height_u, exclude_pk=self.pk)
+        validate_power_meter(self.rack if self.rack_id else None, self.power_meter, self.power_meter_channel)
 
 
-class Accelerator(RetirableMixin, SimulatedMixin):
+def validate_power_meter(rack, meter, channel: str) -> None:
+    """A node's power meter is a meter of its own site, named together with the channel that measures it."""
+    if meter is None:
+        if channel:
+            raise ValidationError({"power_meter_channel": "A channel needs a power meter."})
+        return
+    if not channel:
+        raise ValidationError({"power_meter_channel": f"Name the channel of {meter.name} that measures this node."})
+    if rack is not None and meter.site_id != rack.site_id:
+        raise ValidationError({"power_meter": f"{meter.name} belongs to another site."})
+    if meter.kind == FacilityMeter.Kind.WATER:
+        raise ValidationError({"power_meter": f"{meter.name} is a water meter."})
+
+
+class Accelerator(RetirableMixin, EmbodiedCarbonMixin, SimulatedMixin):
     class Kind(models.TextChoices):
         GPU = "gpu", "GPU"
         NPU = "npu", "NPU"

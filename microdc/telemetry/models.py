@@ -38,6 +38,9 @@ class Source(models.Model):
     rollup_failures = models.PositiveIntegerField(default=0)
     rollup_error = models.TextField(blank=True)
     rollup_retry_at = models.DateTimeField(null=True, blank=True)
+    # Earliest minute bucket rewritten since what is derived from the rollups (energy.ledger) last read them.
+    # The rollup that rewrites a bucket moves it earlier in the same transaction; the consumer takes it.
+    derived_dirty_since = models.DateTimeField(null=True, blank=True, db_index=True)
 
     class Meta:
         indexes = [models.Index(fields=["node", "accelerator"])]

@@ -13,6 +13,7 @@ from collections import defaultdict
 
 from django.conf import settings
 from django.db import OperationalError, transaction
+from django.db.models import F, Value
 from django.utils import timezone
 
 from . import rollup_claims
@@ -153,6 +154,7 @@ def _roll_up(source: Source, since: datetime.datetime, rows: list[tuple]) -> int
         return 0
     minutes = {begin: b for begin, b in _minute_buckets(mine, seed).items() if begin >= start}
     _upsert(source, Rollup.MINUTE, minutes)
+    mark_derived_dirty(Source.objects.filter(pk=source.pk), min(minutes))
     first_hour = floor_time(min(minutes), Rollup.HOUR)
     last_hour = floor_time(max(minutes), Rollup.HOUR) + datetime.timedelta(hours=1)
     hours: dict[datetime.datetime, _Bucket] = defaultdict(_Bucket)
@@ -161,6 +163,12 @@ def _roll_up(source: Source, since: datetime.datetime, rows: list[tuple]) -> int
         _merge_into_hour(hours[floor_time(minute.start, Rollup.HOUR)], minute)
     _upsert(source, Rollup.HOUR, hours)
     return len(minutes)
+
+
+def mark_derived_dirty(sources, since: datetime.datetime) -> None:
+    """Tell what is derived from these sources' rollups to recompute from `since` on: the mark only ever moves
+    earlier, decided in SQL against the stored value, so concurrent writers never lose an earlier mark."""
+    sources.update(derived_dirty_since=rollup_claims.earliest(F("derived_dirty_since"), Value(since)))
 
 
 def roll_up_dirty(limit: int = 1000, sources=None, now: datetime.datetime | None = None) -> int:

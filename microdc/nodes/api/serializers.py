@@ -1,7 +1,7 @@
 from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import serializers
 
-from ..models import Accelerator, Node, Rack, Site
+from ..models import Accelerator, Node, Rack, Site, validate_power_meter
 from ..placement import validate_placement
 
 
@@ -32,7 +32,7 @@ class AcceleratorSerializer(serializers.ModelSerializer):
     class Meta:
         model = Accelerator
         fields = ["id", "node", "kind", "vendor", "model", "uuid", "serial", "index", "memory_bytes",
-                  "power_limit_watts", "simulated", "retired_at"]
+                  "power_limit_watts", "embodied_kgco2e", "expected_life_years", "simulated", "retired_at"]
 
     def validate(self, attrs):
         # The index is unique among the node's live accelerators (the database constraint is conditional, so
@@ -65,7 +65,8 @@ class NodeSerializer(serializers.ModelSerializer):
         model = Node
         fields = ["id", "hostname", "management_address", "ssh_port", "ssh_user", "site", "site_slug", "rack",
                   "rack_name", "position_u", "height_u", "top_u", "status", "description", "simulated",
-                  "has_agent_token", "accelerators", "created", "retired_at"]
+                  "has_agent_token", "accelerators", "embodied_kgco2e", "expected_life_years", "power_meter",
+                  "power_meter_channel", "created", "retired_at"]
         read_only_fields = ["created"]
 
     def get_has_agent_token(self, node) -> bool:
@@ -81,6 +82,12 @@ class NodeSerializer(serializers.ModelSerializer):
                 validate_placement(rack, position_u, height_u, exclude_pk=instance.pk if instance else None)
             except DjangoValidationError as exc:
                 raise serializers.ValidationError(exc.message_dict) from exc
+        meter = attrs.get("power_meter", instance.power_meter if instance else None)
+        channel = attrs.get("power_meter_channel", instance.power_meter_channel if instance else "")
+        try:
+            validate_power_meter(rack, meter, channel)
+        except DjangoValidationError as exc:
+            raise serializers.ValidationError(exc.message_dict) from exc
         return attrs
 
 
