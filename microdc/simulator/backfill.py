@@ -1,7 +1,8 @@
 """Backfill the demo's SIMULATED history (the last HISTORY_DAYS days), so its first screen shows complete
 24 h and 30 d figures: the simulated GPUs through the real node ingest (`ingest_batch`), the meters through
 the telemetry store as the meter poller stores them, each model server's metrics page through the real
-scrape path (`record_page`), then the standard rollups, reservations and the energy ledger.
+scrape path (`read_page`, then `record` as a round of scrapes stores pages), then the standard rollups,
+reservations and the energy ledger.
 
 Idempotent: each reporter is filled only after its latest stored sample, so a second run adds nothing, and
 a run after the demo was stopped for a while fills just the gap. The last day is sampled every minute
@@ -20,9 +21,10 @@ from django.utils import timezone
 
 from microdc.agent.sample import collect_sample, new_batch
 from microdc.energy import ledger
+from microdc.energy.adapters import read_page
 from microdc.energy.models import ModelServer
 from microdc.energy.reservations import sync_reservations
-from microdc.energy.scrape import record_page
+from microdc.energy.scrape import Scraped, record
 from microdc.energy.servers import sync_model_servers
 from microdc.facility.readings import meter_source_key
 from microdc.nodes.models import FacilityMeter, Node
@@ -184,10 +186,13 @@ def _backfill_pages(start, end) -> int:
         last = _last_sample(node=server.node, meter__isnull=True,
                             values__has_key=str(server.source_id)) if server.source_id else None
         begin = max(start, last) if last else start
-        with transaction.atomic():
-            for ts in sample_times(begin, end):
-                record_page(server, metrics_page(load, spec.model, ts.timestamp(), begin.timestamp()), ts)
-                pages += 1
+        times = sample_times(begin, end)
+        for i in range(0, len(times), BATCH_SAMPLES):
+            record({server.pk: server}, [
+                Scraped(server.pk, ts, read_page(server.runtime, metrics_page(load, spec.model, ts.timestamp(),
+                                                                              begin.timestamp())), "", 0.0)
+                for ts in times[i:i + BATCH_SAMPLES]])
+        pages += len(times)
     return pages
 
 
