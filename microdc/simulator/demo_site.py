@@ -44,6 +44,9 @@ METERS = [
     ("Cooling unit", FacilityMeter.Kind.COOLING_UNIT, FacilityMeter.Boundary.COOLING, "", "redfish", None),
     ("Solar array", FacilityMeter.Kind.GENERATION, FacilityMeter.Boundary.FACILITY_INPUT, "", "modbus", None),
 ]
+# The channel of each kind that is its boundary value, as the simulated peers report it (facility_demo sets
+# the same from the running peers), so the backfilled history and the live readings are one series.
+BOUNDARY_CHANNELS = {FacilityMeter.Kind.UPS: "output", FacilityMeter.Kind.PDU: "outlets"}
 SOLAR_PEAK_WATTS = 6000.0  # the simulated roof array: covers part of the site's ~15 kW around noon
 HISTORY_DAYS = 7  # how far back the demo's backfill (and its deployments) begin
 # Embodied carbon for the simulated inventory. Illustrative demo values, not a published figure for any
@@ -155,6 +158,7 @@ def seed_demo_site() -> SeedResult:
         _, made = FacilityMeter.objects.get_or_create(
             site=site, name=name,
             defaults={"kind": kind, "boundary": boundary, "it_measurement_point": point, "protocol": protocol,
+                      "boundary_channel": BOUNDARY_CHANNELS.get(kind, ""),
                       "host": "127.0.0.1", "rack": racks.get(rack_name), "simulated": True, "enabled": False},
         )
         if made:
