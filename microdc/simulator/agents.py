@@ -2,7 +2,8 @@
 
 Each agent pushes over HTTP with its own node token, so the demo exercises the same path as a real rack.
 Its simulated GPUs run the demo's model-server processes (their utilization follows each deployment's
-load), and their energy counters continue from what the store last holds, so they never appear to reset.
+load; a GPU no deployment holds idles), and their energy counters continue from what the store last
+holds, so they never appear to reset.
 """
 
 import threading
@@ -33,8 +34,13 @@ def simulated_collector(node: Node, processes=None) -> SimulatedCollector:
     """The node's simulated GPUs, running the demo's model-server processes, counters resumed."""
     if processes is None:
         processes = processes_by_node().get(node.hostname, {})
+    def utilization(index: int, t: float) -> float:
+        # GPUs no deployment runs on idle: only the model servers load this demo's GPUs, so every GPU's
+        # utilization is constant within a minute (what backfill's fast-forward relies on).
+        return sum(fn(t) for _, fn in processes.get(index, []))
+
     collector = SimulatedCollector(gpus=node.accelerators.count(), seed=SIM_SEED, node=node.hostname,
-                                   processes=processes)
+                                   utilization=utilization, processes=processes)
     last = dict(Source.objects.filter(accelerator__node=node, accelerator__isnull=False)
                 .values_list("accelerator__uuid", "last_values"))
     for gpu in collector.gpus:
