@@ -48,6 +48,7 @@ venv: $(STAMP)
 demo: $(STAMP)
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py seed_demo
+	$(PY) manage.py backfill_demo
 	MICRODC_PORT=$(PORT) $(PY) -m microdc.launcher --demo
 
 run: $(STAMP)

@@ -5,6 +5,7 @@ Idempotent: running it again changes nothing that is already there. Everything i
 
 import datetime
 import json
+import math
 import os
 import secrets
 from dataclasses import dataclass, field
@@ -12,12 +13,15 @@ from pathlib import Path
 
 from django.conf import settings
 from django.db import transaction
+from django.utils import timezone
 
 from microdc.agent.collectors.simulated import GpuModel, simulated_uuid
 from microdc.core.models import User
 from microdc.core.roles import Role
 from microdc.facility.models import CarbonIntensity
 from microdc.nodes.models import Accelerator, FacilityMeter, Node, Rack, Site
+
+from .demo_deployments import seed_demo_deployments
 
 SITE_SLUG = "demo"
 # The same board the simulated agent collector reports, so its first push matches the inventory.
@@ -38,8 +42,59 @@ METERS = [
     ("PDU A01", FacilityMeter.Kind.PDU, FacilityMeter.Boundary.IT_LOAD, "pdu_output", "redfish", "A01"),
     ("PDU A02", FacilityMeter.Kind.PDU, FacilityMeter.Boundary.IT_LOAD, "pdu_output", "redfish", "A02"),
     ("Cooling unit", FacilityMeter.Kind.COOLING_UNIT, FacilityMeter.Boundary.COOLING, "", "redfish", None),
+    ("Solar array", FacilityMeter.Kind.GENERATION, FacilityMeter.Boundary.FACILITY_INPUT, "", "modbus", None),
 ]
+# The channel of each kind that is its boundary value, as the simulated peers report it (facility_demo sets
+# the same from the running peers), so the backfilled history and the live readings are one series.
+BOUNDARY_CHANNELS = {FacilityMeter.Kind.UPS: "output", FacilityMeter.Kind.PDU: "outlets"}
+SOLAR_PEAK_WATTS = 6000.0  # the simulated roof array: covers part of the site's ~15 kW around noon
+HISTORY_DAYS = 7  # how far back the demo's backfill (and its deployments) begin
+# Embodied carbon for the simulated inventory. Illustrative demo values, not a published figure for any
+# product: a real site enters its vendor's product carbon footprint.
+NODE_EMBODIED_KGCO2E, GPU_EMBODIED_KGCO2E, EXPECTED_LIFE_YEARS = 1800.0, 160.0, 5.0
 DEMO_USERS = [("admin", Role.ADMIN), ("operator", Role.OPERATOR), ("viewer", Role.VIEWER)]
+
+
+def grid_intensity(ts: datetime.datetime) -> float:
+    """Simulated grid carbon intensity (gCO2e/kWh) for the hour starting at `ts`: lowest around noon, when
+    the grid's own solar is up, highest in the evening peak."""
+    hours = ts.hour + ts.minute / 60
+    midday = max(0.0, math.sin(math.pi * (hours - 6) / 12)) if 6 <= hours <= 18 else 0.0
+    evening = math.exp(-(((hours - 19) / 2.5) ** 2))
+    return round(420.0 - 190.0 * midday + 60.0 * evening, 1)
+
+
+def history_start(now: datetime.datetime | None = None) -> datetime.datetime:
+    """Where the demo's history begins: midnight UTC, HISTORY_DAYS before today."""
+    today = (now or timezone.now()).astimezone(datetime.UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    return today - datetime.timedelta(days=HISTORY_DAYS)
+
+
+def _seed_intensity(site: Site, now: datetime.datetime) -> int:
+    """Hourly intensity from the history's start to a day ahead (entries already there are kept)."""
+    start, end = history_start(now), now + datetime.timedelta(days=1)
+    have = set(CarbonIntensity.objects.filter(site=site, valid_from__gte=start).values_list("valid_from", flat=True))
+    hours = int((end - start).total_seconds() // 3600)
+    missing = [start + datetime.timedelta(hours=h) for h in range(hours + 1)]
+    rows = [CarbonIntensity(site=site, valid_from=ts, grams_co2e_per_kwh=grid_intensity(ts),
+                            note="simulated hourly grid intensity") for ts in missing if ts not in have]
+    CarbonIntensity.objects.bulk_create(rows)
+    return len(rows)
+
+
+def _seed_energy_inventory(racks: dict[str, Rack]) -> None:
+    """Embodied carbon on the simulated hardware, and each node's PDU outlet (outlet n: the n-th node of its
+    rack, as demo_power.node_outlet says), where not set already."""
+    Node.objects.filter(simulated=True, embodied_kgco2e__isnull=True).update(
+        embodied_kgco2e=NODE_EMBODIED_KGCO2E, expected_life_years=EXPECTED_LIFE_YEARS)
+    Accelerator.objects.filter(simulated=True, embodied_kgco2e__isnull=True).update(
+        embodied_kgco2e=GPU_EMBODIED_KGCO2E, expected_life_years=EXPECTED_LIFE_YEARS)
+    for rack_name, rack in racks.items():
+        pdu = FacilityMeter.objects.filter(site=rack.site, name=f"PDU {rack_name}").first()
+        hosts = [n[1] for n in NODES if n[0] == rack_name]
+        for outlet, hostname in enumerate(hosts, start=1):
+            Node.objects.filter(hostname=hostname, power_meter__isnull=True).update(
+                power_meter=pdu, power_meter_channel=f"outlet.{outlet}")
 
 
 @dataclass
@@ -103,6 +158,7 @@ def seed_demo_site() -> SeedResult:
         _, made = FacilityMeter.objects.get_or_create(
             site=site, name=name,
             defaults={"kind": kind, "boundary": boundary, "it_measurement_point": point, "protocol": protocol,
+                      "boundary_channel": BOUNDARY_CHANNELS.get(kind, ""),
                       "host": "127.0.0.1", "rack": racks.get(rack_name), "simulated": True, "enabled": False},
         )
         if made:
@@ -112,6 +168,11 @@ def seed_demo_site() -> SeedResult:
         defaults={"grams_co2e_per_kwh": 380.0, "note": "simulated grid average"})
     if made:
         result.created.append("carbon intensity 380 g/kWh")
+    now = timezone.now()
+    if hours := _seed_intensity(site, now):
+        result.created.append(f"{hours} hourly carbon intensities")
+    _seed_energy_inventory(racks)
+    result.created += seed_demo_deployments(history_start(now))
     passwords = _demo_passwords()
     for username, role in DEMO_USERS:
         if not User.objects.filter(username=username).exists():

@@ -16,14 +16,14 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from .modbus_server import ModbusServer, cooling_meter_map, utility_meter_map
+from .modbus_server import ModbusServer, cooling_meter_map, generation_meter_map, utility_meter_map
 from .model import FacilityModel, ItPowerFn, default_it_power
 from .redfish_server import RedfishServer
 from .snmp_agent import SnmpAgent
 
 __all__ = ["FacilityModel", "SimulatedEndpoint", "SimulatedFacility", "default_it_power", "start_simulated_facility"]
 
-UTILITY_UNIT, COOLING_UNIT, FIRST_REPLICA_UNIT = 1, 2, 10
+UTILITY_UNIT, COOLING_UNIT, SOLAR_UNIT, FIRST_REPLICA_UNIT = 1, 2, 3, 10
 
 
 @dataclass(frozen=True)
@@ -78,6 +78,7 @@ def start_simulated_facility(
     modbus_port: int = 0,
     replicas: int = 0,
     clock: Callable[[], float] = time.time,
+    solar_peak_watts: float = 0.0,
 ) -> SimulatedFacility:
     """Start the simulated peers on loopback (ports 0: free ones) and return their endpoints.
 
@@ -85,14 +86,18 @@ def start_simulated_facility(
     racks) or a mapping rack -> watts; by default a plausible daily profile around 11 kW.
     ``replicas`` adds that many copies of the utility meter (Modbus unit ids 10..), the UPS (SNMP
     communities ups-1..) and each rack PDU (Redfish ``<rack>-copy<n>``), for load tests.
+    ``solar_peak_watts`` > 0 adds an on-site solar array and its production meter ("Solar array", SunSpec).
     """
-    model = FacilityModel(racks=tuple(racks), it_power_fn=it_power_fn or default_it_power, clock=clock)
+    model = FacilityModel(racks=tuple(racks), it_power_fn=it_power_fn or default_it_power, clock=clock,
+                          solar_peak_watts=solar_peak_watts)
     redfish_user, redfish_password = "admin", secrets.token_urlsafe(12)
     snmp_user, auth_key, priv_key = "microdc", secrets.token_urlsafe(12), secrets.token_urlsafe(12)
     replica_communities = [f"ups-{n}" for n in range(1, replicas + 1)]
     devices = {UTILITY_UNIT: utility_meter_map(UTILITY_UNIT), COOLING_UNIT: cooling_meter_map(COOLING_UNIT)}
     for number in range(replicas):
         devices[FIRST_REPLICA_UNIT + number] = utility_meter_map(FIRST_REPLICA_UNIT + number)
+    if solar_peak_watts > 0:
+        devices[SOLAR_UNIT] = generation_meter_map(SOLAR_UNIT)
 
     facility = SimulatedFacility(model, [], [])
     try:
@@ -128,6 +133,10 @@ def start_simulated_facility(
         SimulatedEndpoint("Cooling unit", "cooling_unit", "cooling", "redfish", host, redfish.port,
                           {**redfish_settings, "resource": "/redfish/v1/ThermalEquipment/CDUs/1"}, dict(redfish_secret))
     )
+    if solar_peak_watts > 0:
+        facility.endpoints.append(
+            SimulatedEndpoint("Solar array", "generation", "facility_input", "modbus", host, modbus.port,
+                              {"mode": "sunspec", "unit_id": SOLAR_UNIT}, {}))
     facility.extra_endpoints.append(
         SimulatedEndpoint("Cooling feed", "cooling_unit", "cooling", "modbus", host, modbus.port,
                           {"mode": "sunspec", "unit_id": COOLING_UNIT}, {})

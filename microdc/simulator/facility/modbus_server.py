@@ -53,6 +53,19 @@ def utility_meter_map(unit_id: int) -> MapFn:
     return build
 
 
+def generation_meter_map(unit_id: int) -> MapFn:
+    """The on-site solar array's production meter: a float SunSpec meter (model 213), all of it used on site."""
+    common = common_model("microdc simulator", "Simulated solar production meter (not real)", "1.0",
+                          f"SIM-PV-{unit_id}", unit_id)
+
+    def build(snapshot: Snapshot) -> list[int]:
+        values = meter_values(snapshot.powers.solar, snapshot.energy_joules["solar"])
+        values["TotWhExp"] = 0.0
+        return device_map(common, float_meter_model(213, values))
+
+    return build
+
+
 def cooling_meter_map(unit_id: int) -> MapFn:
     """The cooling plant's feed: an integer + scale factor SunSpec meter (model 203)."""
     common = common_model("microdc simulator", "Simulated cooling feed meter (not real)", "1.0",

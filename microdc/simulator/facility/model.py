@@ -7,7 +7,8 @@ Power flows utility -> UPS -> rack PDUs -> IT equipment, with cooling and other 
 * The UPS loses a fixed share of its rating (no-load loss) plus a share of its output.
 * Cooling removes the heat of IT and losses with a coefficient of performance that falls as the
   outside air warms (a daily sinusoid), plus fixed pump and fan power.
-* The utility feed carries UPS input + cooling + other (lighting, controls).
+* The utility feed carries UPS input + cooling + other (lighting, controls), less what an on-site solar
+  array (``solar_peak_watts``, default none) supplies; the array's output is all consumed on site.
 
 Energy counters are the integral of these powers over wall-clock time, advanced in steps of at most
 one second with the midpoint rule, so energy over any window agrees with the power the peers report.
@@ -21,7 +22,8 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-ItPowerFn = Callable[[float], "float | Mapping[str, float]"]
+# A total, or per rack: a total (shared over its outlets by fixed weights) or each outlet's watts.
+ItPowerFn = Callable[[float], "float | Mapping[str, float | Sequence[float]]"]
 
 WATER_SPECIFIC_HEAT = 4180.0  # J/(kg K); 1 L of water is about 1 kg
 SECONDARY_DELTA_T = 8.0  # K the CDU's pump control holds across the IT loop
@@ -41,6 +43,18 @@ def outside_temperature(now: float, mean: float = 18.0, swing: float = 8.0) -> f
     return mean + swing * math.sin(2 * math.pi * ((now % 86400) / 86400 - 9 / 24))
 
 
+def solar_power(now: float, peak_watts: float) -> float:
+    """A clear-sky day from 06:00 to 18:00 UTC (sine, highest at noon), dimmed by each day's clouds."""
+    if peak_watts <= 0:
+        return 0.0
+    hours = (now % 86400) / 3600
+    if not 6.0 < hours < 18.0:
+        return 0.0
+    day = int(now // 86400)
+    clouds = 0.55 + 0.45 * abs(math.sin(day * 2.39996))  # deterministic, varies day to day
+    return peak_watts * clouds * math.sin(math.pi * (hours - 6.0) / 12.0)
+
+
 @dataclass(frozen=True)
 class Powers:
     """Instantaneous powers in watts."""
@@ -54,6 +68,7 @@ class Powers:
     other: float
     utility: float
     heat_to_liquid: float
+    solar: float = 0.0
 
     @property
     def it(self) -> float:
@@ -81,6 +96,7 @@ class FacilityModel:
     pdu_proportional_loss: float = 0.015
     cooling_fixed_watts: float = 300.0  # pumps and fans
     other_watts: float = 150.0
+    solar_peak_watts: float = 0.0
     clock: Callable[[], float] = time.time
 
     def __post_init__(self) -> None:
@@ -97,21 +113,24 @@ class FacilityModel:
         for rack in self.racks:
             names.append(f"pdu.{rack}")
             names += [f"outlet.{rack}.{index}" for index in range(1, self.outlets_per_pdu + 1)]
-        return names
+        return [*names, "solar"]
 
     def powers(self, now: float) -> Powers:
         raw = self.it_power_fn(now)
-        if isinstance(raw, Mapping):
-            rack_it = {rack: max(0.0, float(raw.get(rack, 0.0))) for rack in self.racks}
-        else:
-            share = max(0.0, float(raw)) / len(self.racks)
-            rack_it = dict.fromkeys(self.racks, share)
-        rack_outlets, rack_pdu_input = {}, {}
+        if not isinstance(raw, Mapping):
+            raw = dict.fromkeys(self.racks, max(0.0, float(raw)) / len(self.racks))
+        rack_outlets, rack_pdu_input, rack_it = {}, {}, {}
         for position, rack in enumerate(self.racks):
-            # Uneven outlet shares, as real servers differ.
-            weights = [1.0 + 0.15 * math.sin(position + index) for index in range(self.outlets_per_pdu)]
-            total = sum(weights)
-            rack_outlets[rack] = [rack_it[rack] * weight / total for weight in weights]
+            value = raw.get(rack, 0.0)
+            if isinstance(value, Sequence):  # each outlet's own load (the demo's nodes)
+                outlets = [max(0.0, float(w)) for w in value][:self.outlets_per_pdu]
+                rack_outlets[rack] = outlets + [0.0] * (self.outlets_per_pdu - len(outlets))
+            else:
+                # Uneven outlet shares, as real servers differ.
+                weights = [1.0 + 0.15 * math.sin(position + index) for index in range(self.outlets_per_pdu)]
+                total = sum(weights)
+                rack_outlets[rack] = [max(0.0, float(value)) * weight / total for weight in weights]
+            rack_it[rack] = sum(rack_outlets[rack])
             rack_pdu_input[rack] = rack_it[rack] * (1 + self.pdu_proportional_loss) + self.pdu_idle_watts
         ups_output = sum(rack_pdu_input.values())
         ups_input = ups_output * (1 + self.ups_proportional_loss) + self.ups_fixed_loss_fraction * self.ups_rating_watts
@@ -120,6 +139,8 @@ class FacilityModel:
         outside = outside_temperature(now)
         cop = min(7.0, max(2.5, 7.0 - 0.15 * (outside - 10.0)))
         cooling = self.cooling_fixed_watts + heat / cop
+        load = ups_input + cooling + self.other_watts
+        solar = min(load, solar_power(now, self.solar_peak_watts))
         return Powers(
             outside_temperature_c=outside,
             rack_outlets=rack_outlets,
@@ -128,8 +149,9 @@ class FacilityModel:
             ups_input=ups_input,
             cooling=cooling,
             other=self.other_watts,
-            utility=ups_input + cooling + self.other_watts,
+            utility=load - solar,
             heat_to_liquid=LIQUID_HEAT_FRACTION * it,
+            solar=solar,
         )
 
     def _counter_powers(self, powers: Powers) -> dict[str, float]:
@@ -138,12 +160,22 @@ class FacilityModel:
             "ups_input": powers.ups_input,
             "ups_output": powers.ups_output,
             "cooling": powers.cooling,
+            "solar": powers.solar,
         }
         for rack, outlets in powers.rack_outlets.items():
             values[f"pdu.{rack}"] = powers.rack_pdu_input[rack]
             for index, watts in enumerate(outlets, start=1):
                 values[f"outlet.{rack}.{index}"] = watts
         return values
+
+    def resume(self, energy: Mapping[str, float], at: float) -> None:
+        """Continue counters a previous run (or the demo's backfill) left at `energy` at time `at`, so the
+        meters never appear to reset; the time since `at` is integrated on the next snapshot."""
+        with self._lock:
+            for name, joules in energy.items():
+                if name in self._energy:
+                    self._energy[name] = float(joules)
+            self._last = min(self._last, at)
 
     def snapshot(self) -> Snapshot:
         """Advance the counters to now and return a consistent view of every value."""
