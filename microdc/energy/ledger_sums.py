@@ -7,6 +7,7 @@ per deployment and node.
 
 from collections import defaultdict
 
+from django.core.exceptions import EmptyResultSet
 from django.db import connection
 from django.db.models import Count, Q, Sum
 
@@ -53,7 +54,10 @@ def rules_by_node(rows) -> dict[tuple[int, int], set[str]]:
 
 def latency_sums(rows) -> dict[int, dict[str, float]]:
     """deployment -> {histogram key: summed increase}, the JSON keys summed by the database."""
-    inner, params = rows.exclude(latency={}).values("deployment_id", "latency").order_by().query.sql_with_params()
+    try:
+        inner, params = rows.exclude(latency={}).values("deployment_id", "latency").order_by().query.sql_with_params()
+    except EmptyResultSet:  # no deployments asked about
+        return {}
     if connection.vendor == "postgresql":
         expand, value = "jsonb_each_text(r.latency)", "CAST(j.value AS double precision)"
     else:

@@ -67,12 +67,19 @@ class DeploymentEnergy:
 
 def deployment_energy(deployment: Deployment, window: str | None = None, start=None, end=None,
                       now=None) -> DeploymentEnergy:
-    return _report([deployment], resolve(window, start, end, now))[0]
+    return deployment_energy_over(deployment, resolve(window, start, end, now))
+
+
+def deployment_energy_over(deployment: Deployment, w: Window) -> DeploymentEnergy:
+    return _report([deployment], w)[0]
 
 
 def pilot_table(window: str | None = "24h", start=None, end=None, now=None) -> list[DeploymentEnergy]:
+    return pilot_table_over(resolve(None if start or end else window, start, end, now))
+
+
+def pilot_table_over(w: Window) -> list[DeploymentEnergy]:
     """Every deployment that is not removed, and every removed one that held hardware in the window."""
-    w = resolve(None if start or end else window, start, end, now)
     ran = Reservation.objects.filter(_overlapping(w)).values("deployment_id")
     deployments = Deployment.objects.filter(~Q(status=Deployment.Status.REMOVED) | Q(pk__in=ran))
     return _report(list(deployments.select_related("current_revision").order_by("name", "pk")), w)
@@ -138,6 +145,8 @@ class _Context:
 
 
 def _report(deployments: list[Deployment], w: Window) -> list[DeploymentEnergy]:
+    if not deployments:
+        return []
     context = _Context(deployments, w)
     return [_one(d, context) for d in deployments]
 
