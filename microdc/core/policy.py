@@ -57,6 +57,7 @@ POLICIES: dict[str, Policy] = {
     "energy.reservation": HISTORY,
     "energy.usagebucket": HISTORY,
     "energy.unallocatedbucket": HISTORY,
+    "energy.carbonscheduleseen": HISTORY,
     # django-tasks-db's results of background tasks (microdc.worker.admin); only the worker writes them.
     "django_tasks_database.dbtaskresult": Policy(view=Role.ADMIN, add=None, change=None, delete=None),
 }

@@ -7,7 +7,7 @@ what ties them to deployments, and the attribution that windows sum.
 
 from django.db import models
 
-from microdc.nodes.models import Accelerator, Node
+from microdc.nodes.models import Accelerator, Node, Site
 from microdc.provisioning.models import Deployment, Runtime
 from microdc.telemetry.models import Source
 
@@ -106,3 +106,14 @@ class UnallocatedBucket(models.Model):
 
     def __str__(self):
         return f"{self.node_id}/{self.resolution}s@{self.start.isoformat()}"
+
+
+class CarbonScheduleSeen(models.Model):
+    """The site's carbon-intensity schedule as the ledger last computed with it (a digest per UTC day), so a
+    changed schedule recomputes the minutes it changes and nothing else."""
+
+    site = models.OneToOneField(Site, on_delete=models.CASCADE, related_name="+")
+    days = models.JSONField(default=dict, blank=True)
+
+    def __str__(self):
+        return f"carbon schedule of {self.site_id} seen by the ledger"

@@ -36,6 +36,15 @@ def window_ranges(start, end, split_at=()):
     return [*ranges, (Rollup.HOUR, cursor, last_hour), (Rollup.MINUTE, last_hour, end)]
 
 
+def energy_method(source: Source, counter: str = "energy_joules",
+                  gauge: str | None = "power_watts") -> tuple[str, str, str]:
+    """(method, metric, stat key) for a source's energy: its counter's increases where it reports one, else
+    the time integral of its power."""
+    if counter in (source.last_values or {}) or gauge is None:
+        return "counter", counter, "delta"
+    return "integral", gauge, "integral"
+
+
 def amount_between(source: Source, start: datetime.datetime, end: datetime.datetime,
                    counter: str = "energy_joules", gauge: str | None = "power_watts",
                    split_at=()) -> WindowAmount:
@@ -43,8 +52,7 @@ def amount_between(source: Source, start: datetime.datetime, end: datetime.datet
 
     `start` and `end` should fall on minute boundaries (rollups are per minute at the finest). Buckets
     never straddle a time in `split_at` (when a factor such as carbon intensity changes)."""
-    method = "counter" if counter in (source.last_values or {}) or gauge is None else "integral"
-    metric, key = (counter, "delta") if method == "counter" else (gauge, "integral")
+    method, metric, key = energy_method(source, counter, gauge)
     total = coverage = 0.0
     buckets = []
     for resolution, begin, until in window_ranges(start, end, split_at):

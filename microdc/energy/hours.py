@@ -1,0 +1,84 @@
+"""Hour rows of the ledger: sums of the hour's minute rows (the current partial hour too), plus the facility
+level at the hour's PUE (ISO/IEC 30134-2, energy over the same hour), null where that PUE is incomplete."""
+
+import datetime
+from collections import defaultdict
+
+from microdc.facility.pue import pue_between
+from microdc.nodes.models import Node, Site
+from microdc.telemetry.rollups import floor_time
+
+from .models import UnallocatedBucket, UsageBucket
+
+HOUR = datetime.timedelta(hours=1)
+SUMMED = ("gpu_joules", "gpu_idle_joules", "node_joules", "gpu_coverage", "node_coverage", "server_coverage")
+SUMMED_OR_NULL = ("requests", "failed_requests", "prompt_tokens", "generation_tokens")  # null: all were null
+
+
+class PueCache:
+    """The site's PUE per hour, computed once per ledger run."""
+
+    def __init__(self, now: datetime.datetime):
+        self.until = floor_time(now, 60)  # the current minute is not over: PUE up to its start
+        self.values: dict[tuple[int, datetime.datetime], float | None] = {}
+
+    def of(self, site: Site, hour: datetime.datetime) -> float | None:
+        key = (site.pk, hour)
+        if key not in self.values:
+            end = min(hour + HOUR, self.until)
+            result = pue_between(site, hour, end) if end > hour else None
+            self.values[key] = result.pue if result is not None and result.complete else None
+        return self.values[key]
+
+
+def _add_nullable(a: float | None, b: float | None) -> float | None:
+    return b if a is None else a if b is None else a + b
+
+
+def _hour_row(minutes: list[UsageBucket], hour: datetime.datetime, pue: float | None) -> UsageBucket:
+    first = minutes[0]
+    row = UsageBucket(deployment_id=first.deployment_id, node_id=first.node_id, resolution=UsageBucket.HOUR,
+                      start=hour, latency={}, rules=[])
+    grams: float | None = 0.0
+    rules: set[str] = set()
+    for minute in minutes:
+        for name in SUMMED:
+            setattr(row, name, getattr(row, name) + getattr(minute, name))
+        for name in SUMMED_OR_NULL:
+            setattr(row, name, _add_nullable(getattr(row, name), getattr(minute, name)))
+        for name, value in minute.latency.items():
+            row.latency[name] = row.latency.get(name, 0.0) + value
+        # An hour is only as known as its least known minute.
+        grams = None if grams is None or minute.operational_grams_at_pue1 is None else \
+            grams + minute.operational_grams_at_pue1
+        rules.update(minute.rules)
+    row.rules = sorted(rules)
+    row.operational_grams_at_pue1 = grams
+    row.facility_joules = None if pue is None else row.node_joules * pue
+    row.operational_grams = None if pue is None or grams is None else grams * pue
+    return row
+
+
+def rebuild(node: Node, site: Site, start: datetime.datetime, end: datetime.datetime, pue: PueCache) -> int:
+    """Recompute the node's hour rows of the hours [start, end) touch from its minute rows. The caller holds
+    the transaction. Returns the number of hour rows written."""
+    first, last = floor_time(start, 3600), floor_time(end - datetime.timedelta(microseconds=1), 3600) + HOUR
+    grouped: dict[tuple[int, datetime.datetime], list[UsageBucket]] = defaultdict(list)
+    for minute in UsageBucket.objects.filter(node=node, resolution=UsageBucket.MINUTE, start__gte=first,
+                                             start__lt=last).order_by("start"):
+        grouped[(minute.deployment_id, floor_time(minute.start, 3600))].append(minute)
+    rows = [_hour_row(minutes, hour, pue.of(site, hour)) for (_, hour), minutes in grouped.items()]
+    UsageBucket.objects.filter(node=node, resolution=UsageBucket.HOUR, start__gte=first, start__lt=last).delete()
+    UsageBucket.objects.bulk_create(rows, batch_size=1000)
+
+    unallocated: dict[datetime.datetime, UnallocatedBucket] = {}
+    for minute in UnallocatedBucket.objects.filter(node=node, resolution=UsageBucket.MINUTE, start__gte=first,
+                                                   start__lt=last):
+        hour = floor_time(minute.start, 3600)
+        row = unallocated.setdefault(hour, UnallocatedBucket(node=node, resolution=UsageBucket.HOUR, start=hour))
+        row.gpu_joules += minute.gpu_joules
+        row.node_joules += minute.node_joules
+    UnallocatedBucket.objects.filter(node=node, resolution=UsageBucket.HOUR, start__gte=first,
+                                     start__lt=last).delete()
+    UnallocatedBucket.objects.bulk_create(list(unallocated.values()), batch_size=1000)
+    return len(rows)
