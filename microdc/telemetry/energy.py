@@ -19,7 +19,7 @@ class WindowAmount:
     buckets: tuple[tuple[datetime.datetime, float], ...]  # (bucket start, amount), for time-varying factors
 
 
-def _ranges(start, end, split_at=()):
+def window_ranges(start, end, split_at=()):
     """[(resolution, from, to)] covering [start, end): whole hours as hour rollups, except hours in which a
     time-varying factor changes (`split_at`), which are read per minute."""
     first_hour, last_hour = ceil_time(start, Rollup.HOUR), floor_time(end, Rollup.HOUR)
@@ -55,7 +55,7 @@ def amount_between(source: Source, start: datetime.datetime, end: datetime.datet
     method, metric, key = energy_method(source, counter, gauge)
     total = coverage = 0.0
     buckets = []
-    for resolution, begin, until in _ranges(start, end, split_at):
+    for resolution, begin, until in window_ranges(start, end, split_at):
         if begin >= until:
             continue
         rows = Rollup.objects.filter(source=source, resolution=resolution, start__gte=begin, start__lt=until)
