@@ -13,7 +13,7 @@
   function valueFormat(unit) {
     if (unit === "W") return fmt.watts;
     if (unit in FIGURE_KINDS) return (v) => fmt.figure(v, FIGURE_KINDS[unit]);
-    if (unit === "tokens/s" || unit === "req/s") return (v) => (v === null || v === undefined ? fmt.DASH : `${fmt.figure(v, "rate")} ${unit}`);
+    if (unit === "tokens/s" || unit === "req/s") return (v) => (v === null || v === undefined ? fmt.DASH : fmt.figure(v, "rate"));
     if (unit === "°C") return fmt.celsius;
     if (unit === "ratio") return fmt.percent;
     return (v) => (v === null || v === undefined ? fmt.DASH : String(v));
