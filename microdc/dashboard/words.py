@@ -41,7 +41,7 @@ def when(value) -> str:
     return moment.strftime("%H:%M:%S UTC" if moment.date() == today else "%Y-%m-%d %H:%M UTC")
 
 
-# The attribution rules the ledger and the report name (energy.ledger, energy.report), for people.
+# The ledger's attribution rules (energy.ledger) for people; the report's own rules are sentences already.
 RULE_WORDS = {
     "gpu:exclusive": "A GPU held by this deployment alone: all of its energy, idle minutes included (SCI counts "
                      "all reserved hardware).",
@@ -49,18 +49,15 @@ RULE_WORDS = {
                                          "deployment's processes (NVML per-process).",
     "gpu:shared-evenly": "A shared GPU split evenly: its processes' utilization was not reported.",
     "gpu:power-integrated": "GPU energy integrated from power readings: the device has no energy counter.",
-    "node:no-measurement": "The node's own power is not measured: node energy is its GPUs' energy only.",
-    "node:pdu-outlet": "Node energy from its PDU outlet channel, less its GPUs, shared by GPUs held.",
-    "node:psu": "Node energy from its power supplies' input (hwmon), less its GPUs, shared by GPUs held.",
+    "node:pdu-outlet": "Node energy from its PDU outlet channel; the overhead above its GPUs shared by GPUs held.",
+    "node:psu-input": "Node energy from its power supplies' input (hwmon); the overhead above its GPUs shared by "
+                      "GPUs held.",
     "node:rapl": "Node overhead from RAPL (CPU package and DRAM), shared by GPUs held.",
-    "node:no-accelerators": "A node without GPUs: its overhead split evenly among its deployments.",
-    "facility:pue": "Facility energy: node energy times the site's PUE over the same window (ISO/IEC 30134-2).",
-    "carbon:location-based": "Operational carbon, location-based: grid energy times the grid's intensity in each "
-                             "bucket, on-site generation at its own factor (SCI).",
-    "carbon:embodied-amortised": "Embodied carbon of the reserved hardware amortised over its expected life.",
+    "node:no-measurement": "The node's own power is not measured: node energy is its GPUs' energy only.",
+    "node:no-accelerators-shared-evenly": "A node without GPUs: its overhead split evenly among its deployments.",
 }
 
 
 def rule_words(rule: str) -> str:
-    """A rule in words; one this version does not know is shown as named."""
-    return RULE_WORDS.get(rule, f"{rule} (rule named by the report)")
+    """A rule in words; any other (the report's sentences, a rule newer than this table) as it is."""
+    return RULE_WORDS.get(rule, rule)

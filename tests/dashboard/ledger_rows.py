@@ -3,7 +3,8 @@ holding GPUs, with minute rows over the last `minutes` and hour rows over the la
 
 "chat" (vLLM) holds GPUs 0 and 1 of its node and reports requests, tokens and latency; "iris" (MLServer) holds
 GPU 0 of another node and reports requests but no tokens (its per-token figures are unknown, never zero).
-The rows are what energy.ledger would write; the values follow simple formulas so tests can recompute them.
+The rows are what energy.ledger would write (coverage in seconds covered); the values follow simple formulas so
+tests can recompute them.
 """
 
 import datetime
@@ -38,7 +39,7 @@ def minute_row(deployment, node, start: datetime.datetime, i: int, tokens: bool)
     return UsageBucket(
         deployment=deployment, node=node, resolution=UsageBucket.MINUTE, start=start, gpu_joules=gpu,
         gpu_idle_joules=0.0, node_joules=gpu * 1.25, operational_grams_at_pue1=gpu * 1.25 / 3.6e6 * 400.0,
-        gpu_coverage=1.0, node_coverage=1.0, server_coverage=1.0, requests=requests, failed_requests=0.0,
+        gpu_coverage=60.0, node_coverage=60.0, server_coverage=60.0, requests=requests, failed_requests=0.0,
         prompt_tokens=100.0 * requests if tokens else None, generation_tokens=300.0 * requests if tokens else None,
         latency={"e2e_latency_seconds_sum_total": 0.8 * requests, "e2e_latency_seconds_count_total": requests},
         rules=["gpu:exclusive", "node:rapl"])
@@ -55,7 +56,7 @@ def hour_row(deployment, node, start: datetime.datetime, i: int, tokens: bool):
         deployment=deployment, node=node, resolution=UsageBucket.HOUR, start=start, gpu_joules=gpu,
         gpu_idle_joules=idle, node_joules=node_joules, facility_joules=node_joules * 1.3,
         operational_grams_at_pue1=node_joules / 3.6e6 * 400.0, operational_grams=node_joules * 1.3 / 3.6e6 * 400.0,
-        gpu_coverage=1.0, node_coverage=1.0, server_coverage=1.0, requests=requests, failed_requests=1.0,
+        gpu_coverage=3600.0, node_coverage=3600.0, server_coverage=3600.0, requests=requests, failed_requests=1.0,
         prompt_tokens=100.0 * requests if tokens else None, generation_tokens=300.0 * requests if tokens else None,
         latency={"e2e_latency_seconds_sum_total": 0.8 * requests, "e2e_latency_seconds_count_total": requests},
         rules=["gpu:exclusive", "node:rapl"])

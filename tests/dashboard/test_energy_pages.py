@@ -95,7 +95,12 @@ def test_the_deployment_page_shows_the_reports_figures_for_each_window(client, u
         assert (">complete<" in page) or result["reasons"]
         for reason in result["reasons"]:
             assert html.escape(reason) in page
-    assert checked > 30  # chat has tokens, requests and energy in every window
+    # chat reports requests, tokens and latency sums, and its GPUs and node are measured in every window.
+    known = {"requests", "tokens", "energy_gpu", "energy_node", "jpr_gpu", "jpt_gpu", "jpt_node", "latency_mean"}
+    assert checked >= 3 * len(known)
+    for window in ("1h", "24h", "30d"):
+        for key in known:
+            assert not cell(page, key, window).startswith(EM_DASH), (key, window)
     assert "J per token, GPU" in page and "simulated" in page
 
 
