@@ -308,3 +308,17 @@ MICRODC_JOB_STALE_SECONDS = int(os.environ.get("MICRODC_JOB_STALE_SECONDS", "120
 MICRODC_JOB_QUEUE_TIMEOUT_SECONDS = int(os.environ.get("MICRODC_JOB_QUEUE_TIMEOUT_SECONDS", "3600"))
 # Variables given to every playbook run, as JSON (e.g. {"microdc_model_wheelhouse": "/srv/wheels"}).
 MICRODC_ANSIBLE_EXTRA_VARS = json.loads(os.environ.get("MICRODC_ANSIBLE_EXTRA_VARS", "{}"))
+# Model servers' metrics pages: how often the worker scrapes them, how long one fetch may take (less than the
+# interval, so rounds never pile up), the largest page read, and how many fetches run at once.
+MICRODC_MODEL_SCRAPE_SECONDS = float(os.environ.get("MICRODC_MODEL_SCRAPE_SECONDS", "10"))
+MICRODC_MODEL_SCRAPE_TIMEOUT_SECONDS = float(os.environ.get("MICRODC_MODEL_SCRAPE_TIMEOUT_SECONDS",
+                                                            str(min(5.0, MICRODC_MODEL_SCRAPE_SECONDS / 2))))
+MICRODC_MODEL_SCRAPE_MAX_BYTES = int(os.environ.get("MICRODC_MODEL_SCRAPE_MAX_BYTES", str(2 * 1024 * 1024)))
+MICRODC_MODEL_SCRAPE_WORKERS = int(os.environ.get("MICRODC_MODEL_SCRAPE_WORKERS", "16"))
+if not 0 < MICRODC_MODEL_SCRAPE_TIMEOUT_SECONDS < MICRODC_MODEL_SCRAPE_SECONDS:
+    raise ImproperlyConfigured(f"MICRODC_MODEL_SCRAPE_TIMEOUT_SECONDS ({MICRODC_MODEL_SCRAPE_TIMEOUT_SECONDS:g}) "
+                               "must be above 0 and below MICRODC_MODEL_SCRAPE_SECONDS "
+                               f"({MICRODC_MODEL_SCRAPE_SECONDS:g})")
+if MICRODC_MODEL_SCRAPE_MAX_BYTES < 1024 or MICRODC_MODEL_SCRAPE_WORKERS < 1:
+    raise ImproperlyConfigured("MICRODC_MODEL_SCRAPE_MAX_BYTES must be at least 1024 and "
+                               "MICRODC_MODEL_SCRAPE_WORKERS at least 1")

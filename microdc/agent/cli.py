@@ -109,6 +109,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="simulator seed [MICRODC_SIM_SEED, default 0]")
     p.add_argument("--sysfs-root", default=_env("MICRODC_SYSFS_ROOT", "/sys"),
                    help="sysfs mount point [MICRODC_SYSFS_ROOT, default /sys]")
+    p.add_argument("--proc-root", default=_env("MICRODC_PROC_ROOT", "/proc"),
+                   help="procfs mount point, to map GPU processes to model servers "
+                        "[MICRODC_PROC_ROOT, default /proc]")
+    p.add_argument("--run-dir", default=_env("MICRODC_RUN_DIR", "/run/microdc"),
+                   help="directory of supervised model servers' pidfiles (<service>.pid) "
+                        "[MICRODC_RUN_DIR, default /run/microdc]")
     p.add_argument("--ca-file", default=_env("MICRODC_CA_FILE"),
                    help="CA bundle to verify the appliance's TLS certificate [MICRODC_CA_FILE]")
     p.add_argument("--insecure", action="store_true", default=_env_flag("MICRODC_INSECURE"),
@@ -153,7 +159,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             token_file=args.token_file, node=args.node, interval=args.interval,
             batch_samples=args.batch_samples, spool_path=args.spool, spool_max_batches=args.spool_max_batches,
             spool_max_bytes=args.spool_max_bytes, collectors=args.collectors, sim_gpus=args.sim_gpus,
-            sim_seed=args.sim_seed, sysfs_root=args.sysfs_root, ca_file=args.ca_file, insecure=args.insecure,
+            sim_seed=args.sim_seed, sysfs_root=args.sysfs_root, proc_root=args.proc_root,
+            run_dir=args.run_dir, ca_file=args.ca_file, insecure=args.insecure,
             nvml_raw=args.nvml_raw,
         )
     except ValueError as exc:

@@ -36,6 +36,8 @@ class AgentConfig:
     sim_gpus: int = 4
     sim_seed: int = 0
     sysfs_root: str = "/sys"
+    proc_root: str = "/proc"
+    run_dir: str = "/run/microdc"  # where supervised model servers' pidfiles are (microdc_service role)
     ca_file: str | None = None
     insecure: bool = False
     http_timeout: float = 10.0

@@ -6,6 +6,11 @@ value of every call keyed ``"function(ARG_CONSTANTS)"``, or ``{"error": "NotSupp
 answering from the capture, returning pynvml's own ctypes structures and raising its own ``NVMLError_*``
 classes; every other ``nvml*`` function raises ``NVMLError_FunctionNotFound``, so nothing reaches a real
 libnvidia-ml.
+
+Per-process calls replay NVML's semantics: ``nvmlDeviceGetProcessUtilization()`` holds the driver's sample
+buffer (a list of {pid, timeStamp, smUtil, memUtil, encUtil, decUtil}); a call returns the samples newer
+than its lastSeenTimeStamp, or raises NOT_FOUND when there are none. ``nvmlDeviceGetComputeRunningProcesses()``
+holds [{pid, usedGpuMemory}]. Tests may append to these lists between collections.
 """
 
 from __future__ import annotations
@@ -38,6 +43,10 @@ def _as_nvml_type(nv: ModuleType, fn: str, args: tuple[Any, ...], value: Any) ->
         return nv.c_nvmlMemory_t(**{k: v for k, v in value.items() if k in ("total", "free", "used")})
     if fn == "nvmlDeviceGetUtilizationRates":
         return nv.c_nvmlUtilization_t(**value)
+    if fn == "nvmlDeviceGetComputeRunningProcesses":
+        return [nv.nvmlFriendlyObject({"pid": p["pid"], "usedGpuMemory": p.get("usedGpuMemory"),
+                                       "gpuInstanceId": 0xFFFFFFFF, "computeInstanceId": 0xFFFFFFFF})
+                for p in value]
     if fn == "nvmlDeviceGetFieldValues":
         ids = args[0]
         records = value if isinstance(value, list) else [value]
@@ -50,6 +59,13 @@ def _as_nvml_type(nv: ModuleType, fn: str, args: tuple[Any, ...], value: Any) ->
                 setattr(arr[i].value, _VALUE_MEMBERS[rec["valueType"]], rec["value"])
         return arr
     return copy.deepcopy(value)
+
+
+def _process_samples(nv: ModuleType, buffer: list[dict[str, Any]], last_seen: int) -> list[Any]:
+    samples = [nv.c_nvmlProcessUtilizationSample_t(**s) for s in buffer if s["timeStamp"] > last_seen]
+    if not samples:
+        raise nv.NVMLError_NotFound()
+    return samples
 
 
 def install(raw: dict[str, Any] | None, setter: Setter = setattr, init_error: str | None = None,
@@ -92,12 +108,17 @@ def install(raw: dict[str, Any] | None, setter: Setter = setattr, init_error: st
             state.calls.append(fn)
             if fn == "nvmlDeviceGetFieldValues":
                 args = (tuple(args[0]),)
+            last_seen = None
+            if fn == "nvmlDeviceGetProcessUtilization":
+                (last_seen,), args = args, ()
             try:
                 value = table[fn][(handle.index, args)]
             except KeyError:
                 raise nv.NVMLError_FunctionNotFound() from None
             if isinstance(value, dict) and set(value) == {"error"}:
                 raise error(value["error"])
+            if last_seen is not None:
+                return _process_samples(nv, value, last_seen)
             return _as_nvml_type(nv, fn, args, value)
 
         return replay

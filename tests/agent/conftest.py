@@ -125,6 +125,40 @@ def sysfs_tree(tmp_path: Path) -> SysfsTree:
     return SysfsTree(tmp_path / "sys")
 
 
+# -- /proc and pidfiles ------------------------------------------------------------------------------
+
+
+class ProcTree:
+    """A fake ``/proc`` (``<pid>/cgroup``, ``<pid>/status`` with PPid) and a pidfile directory."""
+
+    def __init__(self, root: Path) -> None:
+        self.proc = root / "proc"
+        self.run_dir = root / "run" / "microdc"
+        self.proc.mkdir(parents=True)
+        self.run_dir.mkdir(parents=True)
+
+    def process(self, pid: int, ppid: int = 1, cgroup: str = "0::/user.slice/user-1000.slice/session-1.scope",
+                name: str = "python3") -> None:
+        d = self.proc / str(pid)
+        d.mkdir()
+        (d / "cgroup").write_text(cgroup + "\n")
+        (d / "status").write_text(f"Name:\t{name}\nState:\tS (sleeping)\nTgid:\t{pid}\nPid:\t{pid}\n"
+                                  f"PPid:\t{ppid}\nUid:\t0\t0\t0\t0\n")
+
+    def unit(self, pid: int, unit: str, ppid: int = 1) -> None:
+        """A process of a systemd unit (cgroup v2)."""
+        self.process(pid, ppid, f"0::/system.slice/{unit}.service")
+
+    def pidfile(self, service: str, supervisor: int, child: int) -> None:
+        """What microdc_supervise.py writes: "<supervisor pid> <child pid>"."""
+        (self.run_dir / f"{service}.pid").write_text(f"{supervisor} {child}\n")
+
+
+@pytest.fixture
+def proc_tree(tmp_path: Path) -> ProcTree:
+    return ProcTree(tmp_path)
+
+
 # -- the wire format -----------------------------------------------------------------------------------
 
 
@@ -161,7 +195,8 @@ def validate_sample(sample: dict[str, Any]) -> None:
     for i, s in enumerate(sample["sensors"]):
         where = f"sensors[{i}]"
         assert set(s) == {"source", "chip", "name", "simulated", "metrics"}, f"{where} keys {sorted(s)}"
-        assert s["source"] in ("hwmon", "rapl") and s["chip"] and s["name"]
+        assert s["source"] in ("hwmon", "rapl", "nvml-process") and s["chip"] and s["name"]
+        assert isinstance(s["simulated"], bool)
         _check_metrics(where, s["metrics"])
     assert "null" not in json.dumps(sample), "unknown values must be left out, never null"
 

@@ -143,3 +143,84 @@ def test_clock_stepping_back_never_runs_the_energy_counter_backwards():
     e2 = collector.collect(T0 + 50).devices[0]["metrics"]["energy_joules"]
     e3 = collector.collect(T0 + 200).devices[0]["metrics"]["energy_joules"]
     assert e1 <= e2 <= e3
+
+
+# -- model-server processes (contract B) ---------------------------------------------------------------
+
+
+def _process_sensors(result):
+    return {(s["chip"], s["name"]): s for s in result.sensors if s["source"] == "nvml-process"}
+
+
+def test_processes_drive_the_gpu_and_report_one_sensor_per_gpu_and_unit(validate_sample):
+    chat_busy_until = T0 + 60
+
+    def chat(t):
+        return 0.5 if t < chat_busy_until else 0.0
+
+    processes = {0: [("microdc-model-chat", chat), ("microdc-model-embed", lambda t: 0.25)],
+                 1: [("microdc-model-chat", lambda t: 0.8)]}
+    collector = SimulatedCollector(gpus=3, seed=4, node="sim-a", processes=processes)
+    uuids = [gpu.uuid for gpu in collector.gpus]
+
+    busy = collector.collect(T0 + 10)
+    sensors = _process_sensors(busy)
+    assert set(sensors) == {(uuids[0], "microdc-model-chat"), (uuids[0], "microdc-model-embed"),
+                            (uuids[1], "microdc-model-chat")}
+    assert all(s["simulated"] is True and set(s["metrics"]) == {"sm_utilization_ratio"} for s in sensors.values())
+    assert sensors[(uuids[0], "microdc-model-chat")]["metrics"]["sm_utilization_ratio"] == 0.5
+    assert sensors[(uuids[0], "microdc-model-embed")]["metrics"]["sm_utilization_ratio"] == 0.25
+    gpu = {d["index"]: d["metrics"] for d in busy.devices}
+    assert gpu[0]["utilization_ratio"] == pytest.approx(0.75)  # the sum of its processes
+    assert gpu[1]["utilization_ratio"] == pytest.approx(0.8)
+    validate_sample({"ts": "2026-11-27T03:40:00.000000+00:00", "devices": busy.devices, "sensors": busy.sensors})
+
+    quiet = collector.collect(T0 + 120)
+    assert _process_sensors(quiet)[(uuids[0], "microdc-model-chat")]["metrics"]["sm_utilization_ratio"] == 0.0
+    quiet_gpu = {d["index"]: d["metrics"] for d in quiet.devices}
+    assert quiet_gpu[0]["utilization_ratio"] == pytest.approx(0.25)
+    assert quiet_gpu[0]["power_watts"] < gpu[0]["power_watts"], "power follows the processes' load"
+
+
+def test_a_gpu_without_processes_keeps_its_own_load():
+    plain = SimulatedCollector(gpus=2, seed=8, node="sim-a")
+    mixed = SimulatedCollector(gpus=2, seed=8, node="sim-a", processes={0: [("microdc-model-x", lambda t: 1.0)]})
+    for i in range(0, 600, 7):
+        a, b = plain.collect(T0 + i), mixed.collect(T0 + i)
+        assert a.devices[1] == b.devices[1]
+        assert b.devices[0]["metrics"]["utilization_ratio"] == 1.0
+        assert [s["chip"] for s in b.sensors] == [mixed.gpus[0].uuid]
+    assert plain.collect(T0 + 700).sensors == [], "no processes, no process sensors"
+
+
+def test_the_gpu_sum_is_capped_and_one_unit_named_twice_is_summed():
+    processes = {0: [("microdc-model-a", lambda t: 0.7), ("microdc-model-a", lambda t: 0.2),
+                     ("microdc-model-b", lambda t: 0.6), ("microdc-model-c", lambda t: 1.5)]}
+    result = SimulatedCollector(gpus=1, seed=1, node="sim-a", processes=processes).collect(T0)
+    values = {s["name"]: s["metrics"]["sm_utilization_ratio"] for s in result.sensors}
+    assert values == {"microdc-model-a": pytest.approx(0.9), "microdc-model-b": 0.6, "microdc-model-c": 1.0}
+    assert result.devices[0]["metrics"]["utilization_ratio"] == 1.0
+
+
+def test_processes_are_evaluated_at_the_gpus_slot_start():
+    seen = []
+
+    def util(t):
+        seen.append(t)
+        return 0.4
+
+    SimulatedCollector(gpus=1, seed=1, node="sim-a", processes={0: [("microdc-model-a", util)]}).collect(T0 + 1.3)
+    assert seen and set(seen) == {T0}
+
+
+def test_an_explicit_utilization_still_reports_the_processes():
+    collector = SimulatedCollector(gpus=1, seed=1, node="sim-a", utilization=lambda i, t: 0.9,
+                                   processes={0: [("microdc-model-a", lambda t: 0.3)]})
+    result = collector.collect(T0)
+    assert result.devices[0]["metrics"]["utilization_ratio"] == 0.9
+    assert result.sensors[0]["metrics"]["sm_utilization_ratio"] == 0.3
+
+
+def test_processes_on_a_gpu_the_simulator_lacks_are_refused():
+    with pytest.raises(ValueError, match=r"GPU indices \[2\].*GPUs 0\.\.1"):
+        SimulatedCollector(gpus=2, processes={2: [("microdc-model-a", lambda t: 0.3)]})

@@ -20,8 +20,10 @@ def build_collectors(config: AgentConfig) -> list[Collector]:
     for name in config.collectors:
         if name == "nvml":
             from microdc.agent.collectors.nvml import NvmlCollector
+            from microdc.agent.processes import ProcessMap
 
-            collectors.append(NvmlCollector(record_raw=config.nvml_raw))
+            collectors.append(NvmlCollector(record_raw=config.nvml_raw,
+                                            process_map=ProcessMap(config.proc_root, config.run_dir)))
         elif name == "sysfs":
             from microdc.agent.collectors.sysfs import SysfsCollector
 

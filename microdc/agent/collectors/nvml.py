@@ -8,6 +8,17 @@ A field the GPU does not support (``NVMLError_NotSupported``) or the driver lack
 left out of the metrics. No driver at all is reported once and the collector retries ``nvmlInit`` every
 few minutes, so a node whose driver loads after the agent starts is picked up without a restart.
 
+Per-process utilization (``process_map``; default: the host's /proc and /run/microdc): per GPU, the
+``nvmlDeviceGetProcessUtilization`` samples newer than the last collection's (its ``lastSeenTimeStamp``, kept
+per GPU), each process's smUtil averaged over its samples, the processes mapped to their microdc-model
+service (microdc.agent.processes), summed per service and capped at 1, sent as sensors
+``{"source": "nvml-process", "chip": <GPU uuid>, "name": <service>, "metrics": {"sm_utilization_ratio"}}``.
+NOT_FOUND means no samples since: the service's running processes (``nvmlDeviceGetComputeRunningProcesses``)
+report 0. NOT_SUPPORTED leaves that GPU's process sensors out and the collector degraded, saying so, without
+asking again. Processes mapping to no service are not reported. Sources stay few: one per (GPU, service)
+ever run there, e.g. 8 GPUs x 10 deployments over a node's life is 80 of MICRODC_MAX_SENSORS_PER_NODE=256,
+each with one metric name (of MICRODC_MAX_METRICS_PER_SOURCE=64).
+
 With ``record_raw`` the raw NVML return values of the last collection are kept in ``last_raw``, keyed
 ``"<function>(<ARG_CONSTANTS>)"``: ``microdc-agent --once --json --nvml-raw`` on a real GPU prints them, and
 the tests replay such a capture through the real pynvml module (tests/agent/fixtures/nvml_h100.json).
@@ -23,6 +34,7 @@ from types import ModuleType
 from typing import Any
 
 from microdc.agent.collectors.base import STATUS_OK, CollectorResult, degraded, unavailable
+from microdc.agent.processes import ProcessMap
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +63,9 @@ _DEVICE_GONE_ERRORS = ("NVMLError_GpuIsLost", "NVMLError_Uninitialized", "NVMLEr
 _MISSING_FUNCTION_ERRORS = ("NVMLError_FunctionNotFound", "NVMLError_ArgumentVersionMismatch")
 
 KIB = 1024
+PROCESS_SOURCE = "nvml-process"
+PROCESS_UTILIZATION = "nvmlDeviceGetProcessUtilization()"
+RUNNING_PROCESSES = "nvmlDeviceGetComputeRunningProcesses()"
 
 ECC_COUNTERS: tuple[tuple[str, str, str], ...] = (
     ("ecc_corrected_errors_total", "NVML_MEMORY_ERROR_TYPE_CORRECTED", "NVML_VOLATILE_ECC"),
@@ -101,9 +116,13 @@ class NvmlCollector:
     simulated = False
     INIT_RETRY_SECONDS = 300.0
 
-    def __init__(self, record_raw: bool = False, module: ModuleType | None = None) -> None:
+    def __init__(self, record_raw: bool = False, module: ModuleType | None = None,
+                 process_map: ProcessMap | None = None) -> None:
         self.status = unavailable("not initialised yet")
         self.record_raw = record_raw
+        self.process_map = process_map or ProcessMap()
+        self._last_seen: dict[str, int] = {}  # GPU uuid -> newest process sample timestamp (microseconds)
+        self._no_process_utilization: dict[str, str] = {}  # GPU uuid -> why it gives no per-process figures
         self.last_raw: dict[str, Any] | None = None
         self._module = module
         self._nv: ModuleType | None = None
@@ -182,12 +201,16 @@ class NvmlCollector:
             self._lose_driver(f"nvmlDeviceGetCount failed: {exc}")
             return CollectorResult()
         devices: list[dict[str, Any]] = []
+        sensors: list[dict[str, Any]] = []
         raw_devices: list[dict[str, Any]] = []
         problems: list[str] = []
+        self.process_map.refresh()
         for index in range(count):
             calls: dict[str, Any] = {}
             try:
-                devices.append(self._read_device(nv, index, calls))
+                device, handle = self._read_device(nv, index, calls)
+                sensors.extend(self._process_sensors(nv, handle, device["uuid"], calls))
+                devices.append(device)
             except _DeviceGone as exc:
                 problems.append(f"GPU {index}: {exc}")
                 self._warn_once(("gone", str(index), str(exc)), "NVML GPU %d skipped: %s", index, exc)
@@ -196,8 +219,10 @@ class NvmlCollector:
         if raw is not None:
             raw["devices"] = raw_devices
             self.last_raw = raw
+        problems.extend(f"GPU {d['index']}: {self._no_process_utilization[d['uuid']]}"
+                        for d in devices if d["uuid"] in self._no_process_utilization)
         self.status = degraded("; ".join(problems)) if problems else STATUS_OK
-        return CollectorResult(devices=devices)
+        return CollectorResult(devices=devices, sensors=sensors)
 
     def _system_info(self, nv: ModuleType) -> dict[str, Any]:
         info: dict[str, Any] = {}
@@ -250,7 +275,7 @@ class NvmlCollector:
         value = getattr(fv.value, member) if member and fv.nvmlReturn == nv.NVML_SUCCESS else None
         return {"nvmlReturn": int(fv.nvmlReturn), "valueType": int(fv.valueType), "value": value}
 
-    def _read_device(self, nv: ModuleType, index: int, calls: dict[str, Any]) -> dict[str, Any]:
+    def _read_device(self, nv: ModuleType, index: int, calls: dict[str, Any]) -> tuple[dict[str, Any], Any]:
         try:
             handle = nv.nvmlDeviceGetHandleByIndex(index)
         except nv.NVMLError as exc:
@@ -329,4 +354,78 @@ class NvmlCollector:
         mig = call("nvmlDeviceGetMigMode")
         if mig is not None:
             device["mig_mode"] = "enabled" if mig[0] == nv.NVML_DEVICE_MIG_ENABLE else "disabled"
-        return device
+        return device, handle
+
+    # -- per-process utilization -------------------------------------------------------------------
+
+    def _process_sensors(self, nv: ModuleType, handle: Any, uuid: str, calls: dict[str, Any]) -> list[dict[str, Any]]:
+        if uuid in self._no_process_utilization or PROCESS_UTILIZATION in self._missing:
+            return []
+        samples = self._process_samples(nv, handle, uuid, calls)
+        if samples is None:
+            return []
+        running = self._running_pids(nv, handle, calls)
+        by_pid: dict[int, list[int]] = {}
+        for sample in samples:
+            if sample.pid > 0:
+                by_pid.setdefault(int(sample.pid), []).append(int(sample.smUtil))
+        if samples:
+            self._last_seen[uuid] = max(self._last_seen.get(uuid, 0), *(int(s.timeStamp) for s in samples))
+        by_service: dict[str, float] = {}
+        for pid in sorted(running | set(by_pid)):
+            service = self.process_map.service_of(pid)
+            if service is None:
+                continue  # not a model server: attributed to no deployment (microdc.agent.processes)
+            utils = by_pid.get(pid)
+            share = sum(utils) / len(utils) / 100.0 if utils else 0.0  # no samples since: idle
+            by_service[service] = by_service.get(service, 0.0) + share
+        return [{"source": PROCESS_SOURCE, "chip": uuid, "name": service, "simulated": False,
+                 "metrics": {"sm_utilization_ratio": round(min(1.0, max(0.0, value)), 4)}}
+                for service, value in sorted(by_service.items())]
+
+    def _process_samples(self, nv: ModuleType, handle: Any, uuid: str, calls: dict[str, Any]) -> list[Any] | None:
+        """Samples newer than the last collection's; [] when there are none; None when unknown."""
+        try:
+            samples = list(nv.nvmlDeviceGetProcessUtilization(handle, self._last_seen.get(uuid, 0)))
+        except nv.NVMLError as exc:
+            cls = type(exc).__name__
+            calls[PROCESS_UTILIZATION] = {"error": error_name(exc)}
+            # NOT_FOUND: no sample since lastSeen; pynvml raises NVMLError(SUCCESS) when NVML answers "zero
+            # samples" to its sizing call.
+            if cls == "NVMLError_NotFound" or getattr(exc, "value", None) == nv.NVML_SUCCESS:
+                return []
+            if cls in _DEVICE_GONE_ERRORS:
+                raise _DeviceGone(f"nvmlDeviceGetProcessUtilization: {exc}") from exc
+            if cls in _MISSING_FUNCTION_ERRORS:
+                self._missing.add(PROCESS_UTILIZATION)
+                log.debug("NVML %s not available in this driver: %s", PROCESS_UTILIZATION, exc)
+            elif cls == "NVMLError_NotSupported":
+                self._no_process_utilization[uuid] = "per-process utilization not supported (NVML NOT_SUPPORTED)"
+                log.warning("NVML GPU %s does not support per-process utilization: model servers sharing it "
+                            "are split evenly by the appliance", uuid)
+            else:
+                self._warn_once((PROCESS_UTILIZATION, cls), "NVML %s failed: %s (process figures left out)",
+                                PROCESS_UTILIZATION, exc)
+            return None
+        calls[PROCESS_UTILIZATION] = _jsonable(samples)
+        return samples
+
+    def _running_pids(self, nv: ModuleType, handle: Any, calls: dict[str, Any]) -> set[int]:
+        """Compute processes on the GPU now (so an idle model server reports 0, not nothing); empty when the
+        driver cannot say."""
+        if RUNNING_PROCESSES in self._missing:
+            return set()
+        try:
+            processes = nv.nvmlDeviceGetComputeRunningProcesses(handle)
+        except nv.NVMLError as exc:
+            cls = type(exc).__name__
+            calls[RUNNING_PROCESSES] = {"error": error_name(exc)}
+            if cls in _DEVICE_GONE_ERRORS:
+                raise _DeviceGone(f"nvmlDeviceGetComputeRunningProcesses: {exc}") from exc
+            if cls in _MISSING_FUNCTION_ERRORS:
+                self._missing.add(RUNNING_PROCESSES)
+            elif cls != "NVMLError_NotSupported":
+                self._warn_once((RUNNING_PROCESSES, cls), "NVML %s failed: %s", RUNNING_PROCESSES, exc)
+            return set()
+        calls[RUNNING_PROCESSES] = [{"pid": int(p.pid), "usedGpuMemory": p.usedGpuMemory} for p in processes]
+        return {int(p.pid) for p in processes if int(p.pid) > 0}

@@ -12,6 +12,12 @@ Model, per GPU:
 
 The state only depends on the first collection time and the current time, not on how often ``collect``
 is called. Every device is labelled ``simulated: true`` and has a ``GPU-SIM-...`` UUID.
+
+Model-server processes (``processes``): GPU index -> [(systemd unit, sm utilization of that process at t)].
+A GPU with processes and no ``utilization`` function runs at min(1, sum of its processes); each (GPU, unit)
+is reported as an ``nvml-process`` sensor like the NVML collector's, evaluated at the same slot start as
+the GPU so the parts add up to the whole. Entries naming one unit twice are summed (capped at 1), as NVML
+pids of one unit are.
 """
 
 from __future__ import annotations
@@ -31,6 +37,9 @@ GIB = 2**30
 _MASK64 = (1 << 64) - 1
 
 UtilizationFn = Callable[[int, float], float]  # (gpu index, slot start time) -> ratio 0..1
+ProcessFn = Callable[[float], float]  # slot start time -> sm utilization ratio 0..1 of one process
+Processes = dict[int, list[tuple[str, ProcessFn]]]  # gpu index -> [(systemd unit, utilization)]
+PROCESS_SOURCE = "nvml-process"
 
 
 def _splitmix64(x: int) -> int:
@@ -43,6 +52,14 @@ def _splitmix64(x: int) -> int:
 def _unit(key: int, stream: int, n: int) -> float:
     """Deterministic uniform [0, 1) for (gpu key, stream, n), random access in O(1)."""
     return _splitmix64(key ^ _splitmix64((stream << 48) ^ (n & ((1 << 48) - 1)))) / 2.0**64
+
+
+def slot_start(t: float) -> float:
+    return math.floor(t / SLOT_SECONDS) * SLOT_SECONDS
+
+
+def _ratio(value: float) -> float:
+    return min(1.0, max(0.0, float(value)))
 
 
 def gpu_key(seed: int, node: str, index: int) -> bytes:
@@ -108,8 +125,7 @@ class SimulatedGpu:
         return 0.06 * _unit(k, 3, slot) if _unit(k, 4, slot) < 0.3 else 0.0  # idle, the odd small request
 
     def utilization_at(self, t: float) -> float:
-        slot_start = math.floor(t / SLOT_SECONDS) * SLOT_SECONDS
-        return min(1.0, max(0.0, float(self._utilization(self.index, slot_start))))
+        return _ratio(self._utilization(self.index, slot_start(t)))
 
     def demand_watts(self, u: float) -> float:
         m = self.model
@@ -198,17 +214,41 @@ class SimulatedGpu:
         }
 
 
+def _process_sum(units: list[tuple[str, ProcessFn]]) -> UtilizationFn:
+    def utilization(index: int, t: float) -> float:
+        return sum(_ratio(fn(t)) for _, fn in units)  # utilization_at caps the sum at 1
+
+    return utilization
+
+
 class SimulatedCollector:
     name = "simulated"
     simulated = True
 
     def __init__(self, gpus: int = 4, seed: int = 0, node: str = "sim-node", model: GpuModel | None = None,
-                 utilization: UtilizationFn | None = None) -> None:
+                 utilization: UtilizationFn | None = None, processes: Processes | None = None) -> None:
         self.status = STATUS_OK
-        self.gpus = [SimulatedGpu(i, seed, node, model or GpuModel(), utilization) for i in range(gpus)]
+        self.processes = dict(processes or {})
+        unknown = sorted(set(self.processes) - set(range(gpus)))
+        if unknown:
+            raise ValueError(f"processes name GPU indices {unknown}, but the simulator has GPUs 0..{gpus - 1}")
+        self.gpus = [
+            SimulatedGpu(i, seed, node, model or GpuModel(),
+                         utilization or (_process_sum(self.processes[i]) if self.processes.get(i) else None))
+            for i in range(gpus)
+        ]
+
+    def _process_sensors(self, gpu: SimulatedGpu, t: float) -> list[dict[str, Any]]:
+        by_unit: dict[str, float] = {}
+        for unit, fn in self.processes.get(gpu.index, []):
+            by_unit[unit] = by_unit.get(unit, 0.0) + _ratio(fn(slot_start(t)))
+        return [{"source": PROCESS_SOURCE, "chip": gpu.uuid, "name": unit, "simulated": True,
+                 "metrics": {"sm_utilization_ratio": round(min(1.0, u), 4)}}
+                for unit, u in sorted(by_unit.items())]
 
     def collect(self, now: float) -> CollectorResult:
-        return CollectorResult(devices=[gpu.read(now) for gpu in self.gpus])
+        return CollectorResult(devices=[gpu.read(now) for gpu in self.gpus],
+                               sensors=[s for gpu in self.gpus for s in self._process_sensors(gpu, now)])
 
     def close(self) -> None:
         pass

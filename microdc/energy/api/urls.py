@@ -1,2 +1,6 @@
-routes = []
+from . import views
+
+routes = [
+    ("model-servers", views.ModelServerViewSet, "modelserver"),
+]
 urlpatterns = []
