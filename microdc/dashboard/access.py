@@ -12,7 +12,8 @@ from microdc.nodes.models import Node, Rack, Site
 
 from . import provisioning
 
-MODELS = {"site": lambda: Site, "rack": lambda: Rack, "node": lambda: Node, "job": lambda: provisioning.model("Job")}
+MODELS = {"site": lambda: Site, "rack": lambda: Rack, "node": lambda: Node, "job": lambda: provisioning.model("Job"),
+          "deployment": lambda: provisioning.model("Deployment")}
 
 
 def joinable(user, groups: list[str]) -> set[str]:

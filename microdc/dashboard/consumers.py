@@ -1,7 +1,7 @@
 """The dashboard's websocket: an authenticated session subscribes to the groups of what it shows.
 
 Client -> server: ``{"subscribe": [groups]}``, ``{"unsubscribe": [groups]}``; groups are ``site.<id>``,
-``rack.<id>``, ``node.<id>``, ``job.<id>``, of objects that exist (``access.joinable``).
+``rack.<id>``, ``node.<id>``, ``job.<id>``, ``deployment.<id>``, of objects that exist (``access.joinable``).
 A user holds at most MICRODC_LIVE_MAX_CONNECTIONS_PER_USER connections across all web processes
 (``connections``); one more is closed with CLOSE_TOO_MANY.
 Server -> client: ``{"type": "subscribed", "groups": [...]}``, ``{"type": "update", "group": g, "data": {...}}``,
@@ -29,7 +29,7 @@ from .coalesce import merge
 
 log = logging.getLogger(__name__)
 
-GROUP_PATTERN = re.compile(r"^(site|rack|node|job)\.[0-9]{1,18}$")
+GROUP_PATTERN = re.compile(r"^(site|rack|node|job|deployment)\.[0-9]{1,18}$")
 MAX_GROUPS = 64
 SEND_INTERVAL = float(getattr(settings, "MICRODC_LIVE_SEND_INTERVAL", 0.25))
 CLOSE_UNAUTHENTICATED = 4401
@@ -90,7 +90,8 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
         bad = [g for g in wanted + dropped if not isinstance(g, str) or not GROUP_PATTERN.match(g)]
         if bad:
             await self.send_json({"type": "error", "detail": f"Unknown group names: {bad[:5]} (expected "
-                                                             "site.<id>, rack.<id>, node.<id> or job.<id>)"})
+                                                             "site.<id>, rack.<id>, node.<id>, job.<id> or "
+                                                             "deployment.<id>)"})
             return
         for group in dropped:
             if group in self.groups_joined:

@@ -16,10 +16,11 @@ from django.views.decorators.http import require_GET
 
 from microdc.core import policy
 from microdc.core.models import AuditEvent
+from microdc.energy import series
 from microdc.nodes.models import FacilityMeter, Node, Rack, Site
 from microdc.telemetry.models import Source
 
-from . import facility, provisioning
+from . import energy, facility, provisioning
 from .alarms import BAD_THROTTLE, node_alarms
 from .charts import ChartError, chart, labelled
 from .selectors import (
@@ -145,11 +146,55 @@ def node(request, pk: int):
         raise Http404("No such node.")
     node_obj = nodes[0]
     view = node_view(node_obj, node_obj.accelerators.all(), sources.get(pk, ()), stale_cutoff(), "full")
+    deployments = provisioning.deployments_on(node_obj)
+    deployment_model = provisioning.model("Deployment")
+    held, per_token = energy.on_gpus(node_obj, list(deployment_model.objects.filter(
+        pk__in=[d["id"] for d in deployments or ()])) if deployment_model else [])
+    for accelerator in view["accelerators"]:
+        accelerator["deployments"] = [{**d, "jpt": per_token[d["id"]]} for d in held.get(accelerator["id"], [])]
+    for deployment in deployments or ():
+        deployment["jpt"] = per_token.get(deployment["id"])
     return render(request, "dashboard/node.html", _context(
         request, "node", node_obj.rack.site, [f"node.{pk}"], node=node_obj, view=view, alarms=node_alarms([view]),
-        deployments=provisioning.deployments_on(node_obj),
+        deployments=deployments,
         live={"node": pk, "nodes": {str(pk): view}, "throttleWords": THROTTLE_WORDS,
               "badThrottle": sorted(BAD_THROTTLE)}))
+
+
+def _deployment_or_404(pk: int):
+    deployment_model = provisioning.model("Deployment")
+    deployment = deployment_model.objects.filter(pk=pk).first() if deployment_model else None
+    if deployment is None:
+        raise Http404("No such deployment.")
+    return deployment
+
+
+@login_required
+def deployment(request, pk: int):
+    """One deployment's energy and carbon over 1 h / 24 h / 30 d, its charts, and the rules behind them."""
+    deployment_obj = _deployment_or_404(pk)
+    figures = energy.deployment_windows(deployment_obj)
+    site = Site.objects.filter(racks__nodes__reservations__deployment=deployment_obj).distinct().first() \
+        or _site(request)
+    return render(request, "dashboard/deployment.html", _context(
+        request, "deployment", site, [f"deployment.{pk}"], deployment=deployment_obj, energy=figures,
+        windows=energy.WINDOWS, window_words=energy.WINDOW_WORDS, figure_rows=energy.FIGURES,
+        measures=series.MEASURES, notes=series.NOTES,
+        live={"deployment": pk, "energy": figures, "windows": list(energy.WINDOWS),
+              "kinds": {key: kind for key, _label, _path, kind in energy.FIGURES}}))
+
+
+@login_required
+def energy_page(request):
+    """The pilot table: every deployment side by side over one window, with the CSV export of the same."""
+    window = request.GET.get("window", "24h")
+    if window not in energy.PILOT_WINDOWS:
+        window = "24h"
+    table = energy.pilot(window)
+    columns = [(key, *energy.BY_KEY[key]) for key in energy.PILOT_COLUMNS]
+    return render(request, "dashboard/energy.html", _context(
+        request, "energy", _site(request), [], table=table, window=window, windows=energy.PILOT_WINDOWS,
+        window_words=energy.WINDOW_WORDS, columns=columns))
 
 
 @login_required
@@ -266,6 +311,23 @@ def chart_node(request, pk: int):
         return chart(metric, window, labelled(items), reporter={"node_id": node_obj.pk})
 
     return _chart_response(f"microdc:dashboard:chart:node:{pk}:{metric}:{window}", window, build)
+
+
+@require_GET
+@_json_login_required
+def chart_deployment(request, pk: int):
+    """One measure of a deployment (J/token, tokens/s, GPU power ...) per ledger bucket."""
+    _deployment_or_404(pk)
+    measure = request.GET.get("measure", "joules_per_token")
+    window = request.GET.get("window", "1h")
+
+    def build():
+        try:
+            return series.chart(pk, measure, window)
+        except series.SeriesError as exc:
+            raise ChartError(str(exc)) from exc
+
+    return _chart_response(f"microdc:dashboard:chart:deployment:{pk}:{measure}:{window}", window, build)
 
 
 @require_GET

@@ -1,10 +1,11 @@
 """Periodic refreshes of the groups this process's clients watch, handed to those clients directly.
 
 Some changes announce nothing in this process: meter readings stored by the worker, a node going silent, a PUE
-window moving on, job events written by the worker when the in-memory layer cannot carry them across. For each
-``site.<id>`` and ``job.<id>`` group that at least one client of this process has joined, one task re-reads the
-database every few seconds and delivers the result to those clients. It bypasses the channel layer on purpose:
-every web process refreshes for its own clients from the same database, so nothing is sent twice.
+window moving on, job events written by the worker when the in-memory layer cannot carry them across, the energy
+ledger the worker updates. For each ``site.<id>``, ``job.<id>`` and ``deployment.<id>`` group that at least one
+client of this process has joined, one task re-reads the database every few seconds and delivers the result to
+those clients. It bypasses the channel layer on purpose: every web process refreshes for its own clients from the
+same database, so nothing is sent twice.
 
 A node message on a site group ``nudge``s that site's watch: its counts and alarms are recomputed within
 ``NUDGE_GAP`` seconds instead of waiting for the next turn, so "0 down" and "agent silent" never disagree long.
@@ -18,13 +19,14 @@ from typing import Protocol
 
 from django.conf import settings
 
-from . import db, provisioning
+from . import db, energy, provisioning
 from .summary import site_summary
 
 log = logging.getLogger(__name__)
 
 SITE_INTERVAL = float(getattr(settings, "MICRODC_LIVE_SITE_INTERVAL", 5.0))
 JOB_INTERVAL = float(getattr(settings, "MICRODC_LIVE_JOB_INTERVAL", 1.0))
+ENERGY_INTERVAL = float(getattr(settings, "MICRODC_LIVE_ENERGY_INTERVAL", 10.0))
 NUDGE_GAP = 2.0
 SITE_INTERVAL = 3600.0 if __import__("os").environ.get("BENCH_NOWATCH") else SITE_INTERVAL
 
@@ -85,12 +87,40 @@ class JobRefresh:
         return {"events": events, "status": status or "unknown"}
 
 
+class DeploymentRefresh:
+    """A deployment's energy figures (1 h / 24 h / 30 d), sent when the ledger (updated every 30 s) moved them."""
+
+    interval = ENERGY_INTERVAL
+    repeat_last = True
+
+    def __init__(self, deployment_id: int):
+        self.deployment_id = deployment_id
+        self.sent: dict | None = None
+
+    async def start(self) -> None:
+        return None
+
+    def __call__(self, fresh: bool = False) -> dict | None:
+        deployment = provisioning.model("Deployment").objects.filter(pk=self.deployment_id).first()
+        if deployment is None:
+            return None
+        figures = energy.deployment_windows(deployment)
+        # The windows' ends move every call; what matters to a screen is whether a figure did.
+        comparable = {w: {**v, "start": None, "end": None} for w, v in figures["windows"].items()}
+        if comparable == self.sent:
+            return None
+        self.sent = comparable
+        return {"energy": figures}
+
+
 def refresher_for(group: str):
     kind, _, ident = group.partition(".")
     if kind == "site":
         return SiteRefresh(int(ident))
     if kind == "job" and provisioning.model("JobEvent") is not None:
         return JobRefresh(int(ident))
+    if kind == "deployment" and provisioning.model("Deployment") is not None:
+        return DeploymentRefresh(int(ident))
     return None
 
 

@@ -39,3 +39,25 @@ def when(value) -> str:
     moment = moment.astimezone(datetime.UTC)
     today = datetime.datetime.now(datetime.UTC).date()
     return moment.strftime("%H:%M:%S UTC" if moment.date() == today else "%Y-%m-%d %H:%M UTC")
+
+
+# The ledger's attribution rules (energy.ledger) for people; the report's own rules are sentences already.
+RULE_WORDS = {
+    "gpu:exclusive": "A GPU held by this deployment alone: all of its energy, idle minutes included (SCI counts "
+                     "all reserved hardware).",
+    "gpu:shared-by-process-utilization": "A shared GPU split by the utilization the agent reports for each "
+                                         "deployment's processes (NVML per-process).",
+    "gpu:shared-evenly": "A shared GPU split evenly: its processes' utilization was not reported.",
+    "gpu:power-integrated": "GPU energy integrated from power readings: the device has no energy counter.",
+    "node:pdu-outlet": "Node energy from its PDU outlet channel; the overhead above its GPUs shared by GPUs held.",
+    "node:psu-input": "Node energy from its power supplies' input (hwmon); the overhead above its GPUs shared by "
+                      "GPUs held.",
+    "node:rapl": "Node overhead from RAPL (CPU package and DRAM), shared by GPUs held.",
+    "node:no-measurement": "The node's own power is not measured: node energy is its GPUs' energy only.",
+    "node:no-accelerators-shared-evenly": "A node without GPUs: its overhead split evenly among its deployments.",
+}
+
+
+def rule_words(rule: str) -> str:
+    """A rule in words; any other (the report's sentences, a rule newer than this table) as it is."""
+    return RULE_WORDS.get(rule, rule)

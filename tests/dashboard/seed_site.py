@@ -7,7 +7,8 @@ It seeds the demo site (2 racks, 4 nodes of 4 simulated GPUs, 5 simulated meters
 token, and stores `--hours` of history through the real ingest service (GPU values from the agent's simulated
 GPU model) plus meter readings through the telemetry store, then rolls everything up. A quiet node's history
 stops ten minutes ago, so it starts "down" and a test can bring it up with one push.
-Prints one JSON object: site, racks, nodes, tokens, passwords and each node's latest GPU power sum.
+It also seeds two deployments with usage-ledger rows (ledger_rows.py) for the energy pages.
+Prints one JSON object: site, racks, nodes, tokens, passwords, each node's latest GPU power sum, deployments.
 """
 
 import argparse
@@ -166,6 +167,15 @@ def add_job_events(job_id: int, lines: list[str], status: str | None) -> None:
         job_model.objects.filter(pk=job_id).update(status=status)
 
 
+def seed_deployments(now) -> dict[str, int]:
+    """Two simulated deployments with a day of usage-ledger rows (tests/dashboard/ledger_rows.py)."""
+    from microdc.nodes.models import Node
+    from tests.dashboard.ledger_rows import seed_ledger
+
+    made = seed_ledger(Node.objects.get(hostname="gpu-a01-02"), Node.objects.get(hostname="gpu-a02-02"), now)
+    return {name: deployment.pk for name, deployment in made.items()}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--hours", type=float, default=24.0)
@@ -216,8 +226,9 @@ def main() -> None:
     while roll_up_dirty(limit=5000):
         pass
     job = seed_job(site)
+    deployments = seed_deployments(now)
     print(json.dumps({
-        "job": job,
+        "job": job, "deployments": deployments,
         "site": site.pk, "site_slug": site.slug,
         "racks": {r.name: r.pk for r in Rack.objects.filter(site=site)},
         "nodes": nodes, "tokens": tokens, "passwords": result.passwords, "gpu_power": power,

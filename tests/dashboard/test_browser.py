@@ -211,6 +211,47 @@ def test_job_output_streams_in_without_a_reload(page, appliance):
     shoot(page, "job")
 
 
+def test_the_deployment_page_draws_its_charts_and_switches_windows(page, appliance):
+    from playwright.sync_api import expect
+
+    chat = appliance.seed["deployments"]["chat"]
+    open_live(page, f"{appliance.url}/deployments/{chat}/")
+    charts = page.locator("#deployment-charts .chart")
+    expect(charts).to_have_count(6)
+    # Every measure of "chat" (tokens, requests, latency, GPU power) has points: six plots drawn.
+    expect(page.locator("#deployment-charts .chart .uplot")).to_have_count(6, timeout=5000)
+    expect(page.locator('#figures tr[data-figure="jpt_gpu"] td[data-window="1h"]')).to_have_text(
+        re.compile(r"^\d[\d.]* [mµk]?J$"))
+    shoot(page, "deployment")
+    page.locator('[data-chart-windows="deployment-charts"] button[data-window="24h"]').click()
+    expect(page.locator('[data-chart-windows="deployment-charts"] button[data-window="24h"]')).to_have_attribute(
+        "aria-pressed", "true")
+    page.wait_for_timeout(800)
+    expect(page.locator("#deployment-charts .chart .uplot")).to_have_count(6)
+    assert_not_reloaded(page)
+    iris = appliance.seed["deployments"]["iris"]
+    page.goto(f"{appliance.url}/deployments/{iris}/")
+    expect(page.locator('#figures tr[data-figure="jpt_gpu"] td[data-window="24h"]')).to_contain_text(
+        "reports no token count")
+
+
+def test_the_energy_page_lists_every_deployment(page, appliance):
+    from playwright.sync_api import expect
+
+    page.goto(f"{appliance.url}/energy/")
+    deployments = appliance.seed["deployments"]
+    rows = page.locator("#pilot tbody tr[data-deployment]")
+    expect(rows).to_have_count(len(deployments))
+    for name, pk in deployments.items():
+        expect(page.locator(f'#pilot tr[data-deployment="{pk}"] a')).to_have_text(name)
+    expect(page.locator(f'#pilot tr[data-deployment="{deployments["chat"]}"] td[data-figure="jpt_facility"]'))\
+        .to_have_text(re.compile(r"^(\d[\d.]* [mµk]?J|— .+)$"))
+    expect(page.locator("#csv-export")).to_have_attribute("href", "/api/v1/energy/?window=24h&format=csv")
+    shoot(page, "energy")
+    page.click("#pilot a >> nth=0")
+    page.wait_for_url(re.compile(r"/deployments/\d+/$"))
+
+
 @pytest.mark.parametrize("name, path", [
     ("racks", "/racks/"), ("facility", "/facility/"), ("jobs", "/jobs/"), ("kiosk", "/?kiosk=1&rotate=0"),
 ])

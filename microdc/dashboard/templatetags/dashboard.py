@@ -4,6 +4,7 @@ from django import template
 
 from .. import words
 from ..alarms import BAD_THROTTLE
+from ..figures import figure_text
 from ..words import throttle_word
 
 register = template.Library()
@@ -146,3 +147,9 @@ def measure(values: dict, name: str) -> str:
     if name == "utilization":
         return percent(values.get("utilization_ratio"))
     return celsius(values.get("temperature_celsius"))
+
+
+@register.filter
+def figure(value, kind: str) -> str:
+    """An energy or carbon figure in base units (J, Wh, g, s ...) with an SI prefix; an em dash when unknown."""
+    return figure_text(value, kind)

@@ -7,8 +7,13 @@
   const AXIS = { stroke: "#9aa7b4", grid: { stroke: "#222c3a", width: 1 }, ticks: { stroke: "#2a3544", width: 1 } };
   const SPANS = { "15m": 900, "1h": 3600, "24h": 86400, "30d": 2592000 };
 
+  // Units of the deployment page's measures (energy.series): figures with an SI prefix, rates as numbers.
+  const FIGURE_KINDS = { "J/token": "joules", "g/1k tokens": "grams", s: "seconds" };
+
   function valueFormat(unit) {
     if (unit === "W") return fmt.watts;
+    if (unit in FIGURE_KINDS) return (v) => fmt.figure(v, FIGURE_KINDS[unit]);
+    if (unit === "tokens/s" || unit === "req/s") return (v) => (v === null || v === undefined ? fmt.DASH : fmt.figure(v, "rate"));
     if (unit === "°C") return fmt.celsius;
     if (unit === "ratio") return fmt.percent;
     return (v) => (v === null || v === undefined ? fmt.DASH : String(v));
@@ -77,7 +82,7 @@
       const format = this.format;
       const opts = {
         ...this.size(),
-        cursor: { drag: { x: false, y: false } },
+        cursor: { drag: { x: false, y: false }, ...(this.el.dataset.sync ? { sync: { key: this.el.dataset.sync } } : {}) },
         legend: { live: true },
         scales: { x: { time: true } },
         series: [

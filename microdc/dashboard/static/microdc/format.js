@@ -26,6 +26,30 @@
   const gib = (v) => (num(v) === null ? DASH : (num(v) / 2 ** 30).toFixed(1) + " GiB");
   const mhz = (v) => (num(v) === null ? DASH : (num(v) / 1e6).toFixed(0) + " MHz");
 
+  // Energy and carbon figures in base units, as microdc/dashboard/figures.py writes them: three significant
+  // digits and an SI prefix (41.2 mJ, 4.12 kJ); unknown is an em dash, never 0.
+  const EM_DASH = "—";
+  const PREFIXES = [[1e9, "G"], [1e6, "M"], [1e3, "k"], [1, ""], [1e-3, "m"], [1e-6, "µ"]];
+  const FIGURE_UNITS = { joules: "J", wh: "Wh", grams: "g" };
+  const three = (v) => Number(v.toPrecision(3));
+
+  function figure(v, kind) {
+    v = typeof v === "number" && Number.isFinite(v) ? v : null;
+    if (v === null) return EM_DASH;
+    if (kind in FIGURE_UNITS) {
+      const unit = FIGURE_UNITS[kind];
+      v = three(v);
+      if (v === 0) return `0 ${unit}`;
+      const [scale, prefix] = PREFIXES.find(([s]) => Math.abs(v) >= s) || PREFIXES[PREFIXES.length - 1];
+      return `${three(v / scale)} ${prefix}${unit}`;
+    }
+    if (kind === "seconds") return Math.abs(v) < 1 ? `${three(v * 1000)} ms` : `${three(v)} s`;
+    if (kind === "count") return Math.round(v).toLocaleString("en-US");
+    if (kind === "share") return `${(v * 100).toFixed(0)} %`;
+    if (kind === "ratio") return v.toFixed(2);
+    return String(three(v));
+  }
+
   function when(iso) {
     if (!iso) return "never";
     const d = new Date(iso);
@@ -63,5 +87,5 @@
   }
 
   window.MDC = window.MDC || {};
-  window.MDC.fmt = { num, watts, celsius, percent, ratio, grams, gib, mhz, when, age, scale, DASH };
+  window.MDC.fmt = { num, watts, celsius, percent, ratio, grams, gib, mhz, when, age, scale, figure, DASH, EM_DASH };
 })();
