@@ -32,8 +32,6 @@ COLUMNS = [
       for kind in ("operational", "embodied", "total")],
     ("grams_per_request_total (gCO2e)", lambda r: r["grams_per_request"]["total"]),
     ("grams_per_1k_tokens_total (gCO2e)", lambda r: r["grams_per_1k_tokens"]["total"]),
-    ("latency_p50 (s)", lambda r: r["latency_seconds"]["p50"]),
-    ("latency_p95 (s)", lambda r: r["latency_seconds"]["p95"]),
     ("complete", lambda r: r["complete"]),
     ("reasons", lambda r: "; ".join(r["reasons"])),
 ]

@@ -58,8 +58,8 @@ class DeploymentEnergy:
     carbon_grams: dict = field(default_factory=dict)
     grams_per_request: dict = field(default_factory=dict)
     grams_per_1k_tokens: dict = field(default_factory=dict)
-    latency_seconds: dict = field(default_factory=dict)
-    ttft_seconds: dict = field(default_factory=dict)
+    latency_seconds: dict | None = field(default_factory=dict)  # None: not computed (the pilot table)
+    ttft_seconds: dict | None = field(default_factory=dict)
     complete: bool = False
     reasons: list[str] = field(default_factory=list)
     rules: list[str] = field(default_factory=list)
@@ -82,7 +82,9 @@ def pilot_table_over(w: Window) -> list[DeploymentEnergy]:
     """Every deployment that is not removed, and every removed one that held hardware in the window."""
     ran = Reservation.objects.filter(_overlapping(w)).values("deployment_id")
     deployments = Deployment.objects.filter(~Q(status=Deployment.Status.REMOVED) | Q(pk__in=ran))
-    return _report(list(deployments.select_related("current_revision").order_by("name", "pk")), w)
+    # Latency quantiles need every bucket's histogram, which costs ten times the rest over 30 days: the
+    # table leaves them out (null) and each deployment's own report gives them.
+    return _report(list(deployments.select_related("current_revision").order_by("name", "pk")), w, latency=False)
 
 
 def as_dict(result: DeploymentEnergy) -> dict:
@@ -124,13 +126,14 @@ def _add(a, b):
 class _Context:
     """What every row of one report shares: the ledger sums, reservations, sites' PUE, model servers."""
 
-    def __init__(self, deployments: list[Deployment], w: Window):
+    def __init__(self, deployments: list[Deployment], w: Window, latency: bool = True):
         ids = [d.pk for d in deployments]
         self.window = w
         self.reservations = list(Reservation.objects.filter(_overlapping(w), deployment__in=ids)
                                  .select_related("node", "accelerator"))
         rows = rows_in(w, ids)
-        self.sums, self.rules, self.latency = sums_by_node(rows), rules_by_node(rows), latency_sums(rows)
+        self.sums, self.rules = sums_by_node(rows), rules_by_node(rows)
+        self.latency = latency_sums(rows) if latency else None
         node_ids = {r.node_id for r in self.reservations} | {node for _, node in self.sums}
         self.nodes = {n.pk: n for n in Node.objects.filter(pk__in=node_ids).select_related("rack__site")}
         counts = (Accelerator.objects.filter(node__in=node_ids, retired_at__isnull=True)
@@ -144,10 +147,10 @@ class _Context:
             self.servers[server.deployment_id].append(server)
 
 
-def _report(deployments: list[Deployment], w: Window) -> list[DeploymentEnergy]:
+def _report(deployments: list[Deployment], w: Window, latency: bool = True) -> list[DeploymentEnergy]:
     if not deployments:
         return []
-    context = _Context(deployments, w)
+    context = _Context(deployments, w, latency)
     return [_one(d, context) for d in deployments]
 
 
@@ -208,8 +211,11 @@ def _one(deployment: Deployment, context: _Context) -> DeploymentEnergy:
     if not result.nodes:
         reasons.append("the deployment held no hardware in the window")
     _figures(result, totals, counts, facility, operational, context.embodied.get(deployment.pk, Embodied()))
-    figures = latency_figures(context.latency.get(deployment.pk, {}))
-    result.latency_seconds, result.ttft_seconds = figures["latency_seconds"], figures["ttft_seconds"]
+    if context.latency is None:
+        result.latency_seconds = result.ttft_seconds = None
+    else:
+        figures = latency_figures(context.latency.get(deployment.pk, {}))
+        result.latency_seconds, result.ttft_seconds = figures["latency_seconds"], figures["ttft_seconds"]
     result.reasons, result.complete = reasons, not reasons
     result.rules = sorted(rules) + REPORT_RULES + _embodied_rules(context.embodied.get(deployment.pk))
     return result
