@@ -74,10 +74,24 @@ def test_triton_page_without_type_lines_reads_the_same():
 
 def test_mlserver_success_failure_and_duration_summary():
     counters = read_page("mlserver", page("mlserver"))
-    assert counters.values == {"requests_total": 9.0, "failed_requests_total": 1.0,
-                               "e2e_latency_seconds_sum_total": pytest.approx(0.071),
-                               "e2e_latency_seconds_count_total": 10.0}
-    assert counters.model_name == "income, iris"
+    assert counters.values == {"requests_total": 7.0, "failed_requests_total": 2.0,
+                               "e2e_latency_seconds_sum_total": pytest.approx(0.007590598001115723),
+                               "e2e_latency_seconds_count_total": 9.0}
+    assert counters.model_name == "iris"
+
+
+def test_a_fresh_mlserver_has_counted_zero_not_nothing():
+    # Its families are declared, with no series until the first request: the server's own zero.
+    counters = read_page("mlserver", page("mlserver_fresh"))
+    assert counters.values == {"requests_total": 0.0, "failed_requests_total": 0.0,
+                               "e2e_latency_seconds_sum_total": 0.0, "e2e_latency_seconds_count_total": 0.0}
+    assert counters.model_name == ""
+
+
+def test_a_family_the_page_does_not_declare_stays_absent():
+    declared = "# HELP model_infer_request_success_total Model infer request success count\n" \
+               "# TYPE model_infer_request_success_total counter\n"
+    assert read_page("mlserver", declared).values == {"requests_total": 0.0}
 
 
 def test_bucket_names():

@@ -22,7 +22,7 @@ def test_model_servers_api_lists_health_and_counters_read_only(client_for, deplo
     body = viewer.get("/api/v1/model-servers/").json()
     assert body["count"] == 2
     rows = {row["deployment_name"]: row for row in body["results"]}
-    assert rows["iris"]["counters"]["requests_total"] == 9 and rows["iris"]["model_name"] == "income, iris"
+    assert rows["iris"]["counters"]["requests_total"] == 7 and rows["iris"]["model_name"] == "iris"
     assert rows["iris"]["stale"] is False and rows["iris"]["node_hostname"] == "gpu-01"
     assert rows["chat"]["stale"] is True and rows["chat"]["stale_reason"] == "HTTP 500 Internal Server Error"
     assert rows["chat"]["counters"] == {} and rows["chat"]["counters_ts"] is None

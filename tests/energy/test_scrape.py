@@ -75,7 +75,7 @@ def test_a_round_stores_good_servers_and_gives_each_bad_one_a_clear_reason(metri
     assert chat.source.key == f"model/{chat.deployment_id}/{chat.node_id}"
     assert chat.source.sensor == "model/chat" and chat.source.node_id == chat.node_id
     assert chat.source.last_values["requests_total"] == 1 and chat.source.last_values["prompt_tokens_total"] == 100
-    assert servers["iris"].source.last_values["requests_total"] == 9
+    assert servers["iris"].source.last_values["requests_total"] == 7
     assert servers["code"].source.last_values == {"prompt_tokens_total": 6886.0, "generation_tokens_total": 3469.0}
     assert servers["vision"].source.last_values["failed_requests_total"] == 3
 

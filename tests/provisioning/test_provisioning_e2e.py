@@ -2,26 +2,19 @@
 CPU runtime (MLServer + scikit-learn) with the job's events arriving on the websocket, ask the model, roll a
 failing revision back, remove it and find nothing left."""
 
-import contextlib
 import json
-import os
 import shutil
-import signal
 import urllib.request
 
 import pytest
 from asgiref.sync import async_to_sync, sync_to_async
-from channels.layers import channel_layers
 from channels.routing import URLRouter
 from channels.testing import WebsocketCommunicator
 
 from microdc.dashboard.routing import websocket_urlpatterns
-from microdc.nodes.models import Node
 from microdc.provisioning import jobs
 from microdc.provisioning.models import Deployment, NodeLock
-from microdc.provisioning.ssh_keys import ensure_keypair
-from tests.playbooks.ansible_helpers import NODE_PYTHON, files_under, node_prefix, processes_mentioning
-from tests.playbooks.conftest import module_file_server, sklearn_model, ssh_node  # noqa: F401 - fixtures
+from tests.playbooks.ansible_helpers import files_under, processes_mentioning
 from tests.support import free_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.filterwarnings("ignore:This process .* is multi-threaded")]
@@ -33,36 +26,6 @@ def infer(port: int, values: list[float]) -> dict:
                                      headers={"Content-Type": "application/json"})
     with urllib.request.urlopen(request, timeout=30) as response:
         return json.load(response)
-
-
-@pytest.fixture
-def node_on_sshd(ssh_node, rack, settings):  # noqa: F811
-    # As an admin would: put the appliance's public key in the node's authorized_keys.
-    _, public = ensure_keypair()
-    with open(ssh_node.key.parent / "authorized_keys", "a") as fh:
-        fh.write(public + "\n")
-    # The model server's own account must reach the prefix, as it reaches a node's /opt.
-    with node_prefix("e2e") as root:
-        settings.MICRODC_ANSIBLE_EXTRA_VARS = {
-            # This machine's python3 on PATH is a pyenv shim; the node's system Python is the real one.
-            "ansible_python_interpreter": NODE_PYTHON,
-            "microdc_service_prefix": str(root), "microdc_model_bind": "127.0.0.1",
-            "mlserver_grpc_port": free_port(), "mlserver_metrics_port": free_port(),
-            "microdc_model_health_timeout": 180,
-        }
-        settings.MICRODC_PUBLIC_URL = f"http://127.0.0.1:{free_port()}"  # nobody there: the agent spools
-        # The job's events go to its group in this process (the Redis layer across processes is proven by
-        # tests/dashboard/test_redis_processes.py); a minutes-long job must not hinge on one Redis connection.
-        settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
-        channel_layers.backends.clear()
-        node = Node.objects.create(hostname="node1", management_address="127.0.0.1", ssh_port=ssh_node.port,
-                                   ssh_user="root", rack=rack, position_u=1)
-        yield node, root
-        # Whatever the test got to, nothing it started on the "node" outlives it (the agent, a model server).
-        channel_layers.backends.clear()
-        for pid in processes_mentioning(str(root)):
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
 
 
 async def run_job_watching(user, job_id):
@@ -82,7 +45,7 @@ async def run_job_watching(user, job_id):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_bootstrap_deploy_infer_roll_back_remove(client_for, users, node_on_sshd, sklearn_model,  # noqa: F811
+def test_bootstrap_deploy_infer_roll_back_remove(client_for, users, node_on_sshd, sklearn_model,
                                                        settings, tmp_path):
     node, root = node_on_sshd
     operator, admin = client_for("operator"), client_for("admin")

@@ -4,6 +4,10 @@ the runtime adapters map it to.
 prometheus-client 0.26 names a counter family without `_total` and its samples with it, and appends `_total`
 to the samples of a counter whose TYPE line has none (Triton's prometheus-cpp names): so a counter is looked up
 as `<name>_total` first, then as the bare name an untyped page would use.
+
+A family the page declares (HELP and TYPE lines) with no samples yet has counted nothing under any label set:
+prometheus-client writes a labelled family's series only once it is first used (a fresh MLServer's request
+counters). That zero is the server's own, so its counts read 0; a family the page does not declare stays absent.
 """
 
 import math
@@ -25,6 +29,8 @@ TTFT_BUCKET_PREFIX = "ttft"
 CANONICAL = (REQUESTS, FAILED_REQUESTS, PROMPT_TOKENS, GENERATION_TOKENS, INFERENCES, E2E_SUM, E2E_COUNT,
              TTFT_SUM, TTFT_COUNT)
 MAX_METRIC_NAME = 64  # telemetry.metrics_catalog.METRIC_NAME
+# The count samples an empty family of each type stands for (a histogram's buckets are unknown until it has one).
+EMPTY_COUNTS = {"counter": ("_total",), "summary": ("_sum", "_count"), "histogram": ("_sum", "_count")}
 
 
 class PageError(ValueError):
@@ -67,27 +73,31 @@ class Page:
         if not text.strip():
             raise PageError("the page is empty")
         self.samples: dict[str, list[tuple[dict[str, str], float]]] = {}
+        self.declared_empty: set[str] = set()  # sample names of declared families with no samples yet
         try:
             for family in text_string_to_metric_families(text if families is None
                                                          else relevant_lines(text, families)):
                 for sample in family.samples:
                     self.samples.setdefault(sample.name, []).append((sample.labels, sample.value))
+                if not family.samples:
+                    self.declared_empty.update(f"{family.name}{suffix}" for suffix in EMPTY_COUNTS.get(family.type, ()))
         except (ValueError, IndexError, KeyError, TypeError) as exc:
             detail = _printable(str(exc).strip() or type(exc).__name__)
             raise PageError(f"not Prometheus text format: {detail[:200]}") from None
 
     def has(self, name: str) -> bool:
-        return any(n in self.samples for n in (name, f"{name}_total", f"{name}_bucket", f"{name}_count"))
+        return any(n in self.samples or n in self.declared_empty
+                   for n in (name, f"{name}_total", f"{name}_bucket", f"{name}_count"))
 
     def _rows(self, name: str) -> list[tuple[dict[str, str], float]]:
         return self.samples.get(name, [])
 
     def total(self, sample_name: str, keep=None) -> float | None:
-        """The sum of the samples named exactly so over every label set (those `keep(labels)` accepts);
-        None when the page has no such sample: absent, never 0."""
+        """The sum of the samples named exactly so over every label set (those `keep(labels)` accepts); 0 for a
+        declared family with no samples yet; None when the page has no such sample: absent, never 0."""
         rows = self._rows(sample_name)
         if not rows:
-            return None
+            return 0.0 if sample_name in self.declared_empty else None
         values = [value for labels, value in rows if keep is None or keep(labels)]
         for value in values:
             if not math.isfinite(value) or value < 0:
@@ -96,7 +106,8 @@ class Page:
 
     def counter(self, name: str, keep=None) -> float | None:
         """A counter's sum over its label sets, found as `<name>_total` or `<name>`."""
-        return self.total(f"{name}_total" if f"{name}_total" in self.samples else name, keep)
+        total = f"{name}_total"
+        return self.total(total if total in self.samples or total in self.declared_empty else name, keep)
 
     def buckets(self, histogram: str, prefix: str) -> dict[str, float]:
         """A histogram's cumulative buckets summed over label sets, as canonical bucket counters."""
