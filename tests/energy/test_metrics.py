@@ -81,6 +81,8 @@ def _query(port: int, promql: str) -> list:
         answer = httpx.get(f"http://127.0.0.1:{port}/api/v1/query", params={"query": promql}, timeout=5)
     except httpx.TransportError:
         return []
+    if answer.status_code != 200:  # 503 "Service Unavailable" in plain text until Prometheus is ready
+        return []
     return answer.json().get("data", {}).get("result", [])
 
 
