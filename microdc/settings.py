@@ -289,6 +289,8 @@ MICRODC_ROLLUP_MINUTE_RETENTION_DAYS = int(os.environ.get("MICRODC_ROLLUP_MINUTE
 MICRODC_ROLLUP_HOUR_RETENTION_DAYS = int(os.environ.get("MICRODC_ROLLUP_HOUR_RETENTION_DAYS", "800"))
 # Operational carbon of self-consumed on-site generation (PV), gCO2e/kWh; location-based (SCI) default 0.
 MICRODC_ONSITE_GENERATION_G_PER_KWH = float(os.environ.get("MICRODC_ONSITE_GENERATION_G_PER_KWH", "0"))
+# How often an open deployment page re-reads its figures (the ledger changes every 30 s).
+MICRODC_LIVE_ENERGY_INTERVAL = float(os.environ.get("MICRODC_LIVE_ENERGY_INTERVAL", "10"))
 # /api/v1/telemetry/history/: most points one request returns, longest span served from raw samples.
 MICRODC_HISTORY_MAX_POINTS = int(os.environ.get("MICRODC_HISTORY_MAX_POINTS", "10000"))
 MICRODC_HISTORY_RAW_MAX_HOURS = float(os.environ.get("MICRODC_HISTORY_RAW_MAX_HOURS", "3"))

@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 
 SITE_INTERVAL = float(getattr(settings, "MICRODC_LIVE_SITE_INTERVAL", 5.0))
 JOB_INTERVAL = float(getattr(settings, "MICRODC_LIVE_JOB_INTERVAL", 1.0))
-ENERGY_INTERVAL = float(getattr(settings, "MICRODC_LIVE_ENERGY_INTERVAL", 10.0))
+ENERGY_INTERVAL = settings.MICRODC_LIVE_ENERGY_INTERVAL
 NUDGE_GAP = 2.0
 SITE_INTERVAL = 3600.0 if __import__("os").environ.get("BENCH_NOWATCH") else SITE_INTERVAL
 
