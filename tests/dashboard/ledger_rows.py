@@ -1,7 +1,7 @@
 """Usage-ledger rows for the dashboard's tests and the browser test's appliance: two simulated deployments
 holding GPUs, with minute rows over the last `minutes` and hour rows over the last `hours`.
 
-"chat" (vLLM) holds GPUs 0 and 1 of its node and reports requests, tokens and latency; "iris" (MLServer) holds
+"assistant" (vLLM) holds GPUs 0 and 1 of its node and reports requests, tokens and latency; "iris" (MLServer) holds
 GPU 0 of another node and reports requests but no tokens (its per-token figures are unknown, never zero).
 The rows are what energy.ledger would write (coverage in seconds covered); the values follow simple formulas so
 tests can recompute them.
@@ -63,16 +63,16 @@ def hour_row(deployment, node, start: datetime.datetime, i: int, tokens: bool):
 
 
 def seed_ledger(chat_node, iris_node, now: datetime.datetime, minutes: int = 60, hours: int = 30) -> dict:
-    """The two deployments and their rows, up to the minute before `now`; returns {"chat": d, "iris": d}."""
+    """The two deployments and their rows, up to the minute before `now`; returns {"assistant": d, "iris": d}."""
     from microdc.energy.models import UsageBucket
 
     this_minute = now.replace(second=0, microsecond=0)
     this_hour = this_minute.replace(minute=0)
     since = this_hour - datetime.timedelta(hours=hours + 1)
-    made = {"chat": deployment_on("chat", "vllm", chat_node, [0, 1], since),
+    made = {"assistant": deployment_on("assistant", "vllm", chat_node, [0, 1], since),
             "iris": deployment_on("iris", "mlserver", iris_node, [0], since)}
     rows = []
-    for name, node, tokens in (("chat", chat_node, True), ("iris", iris_node, False)):
+    for name, node, tokens in (("assistant", chat_node, True), ("iris", iris_node, False)):
         for i in range(1, minutes + 1):
             rows.append(minute_row(made[name], node, this_minute - datetime.timedelta(minutes=i), i, tokens))
         for i in range(1, hours + 1):

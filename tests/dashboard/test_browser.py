@@ -214,11 +214,11 @@ def test_job_output_streams_in_without_a_reload(page, appliance):
 def test_the_deployment_page_draws_its_charts_and_switches_windows(page, appliance):
     from playwright.sync_api import expect
 
-    chat = appliance.seed["deployments"]["chat"]
+    chat = appliance.seed["deployments"]["assistant"]
     open_live(page, f"{appliance.url}/deployments/{chat}/")
     charts = page.locator("#deployment-charts .chart")
     expect(charts).to_have_count(6)
-    # Every measure of "chat" (tokens, requests, latency, GPU power) has points: six plots drawn.
+    # Every measure of "assistant" (tokens, requests, latency, GPU power) has points: six plots drawn.
     expect(page.locator("#deployment-charts .chart .uplot")).to_have_count(6, timeout=5000)
     expect(page.locator('#figures tr[data-figure="jpt_gpu"] td[data-window="1h"]')).to_have_text(
         re.compile(r"^\d[\d.]* [mµk]?J$"))
@@ -239,12 +239,14 @@ def test_the_energy_page_lists_every_deployment(page, appliance):
     from playwright.sync_api import expect
 
     page.goto(f"{appliance.url}/energy/")
+    from microdc.simulator.demo_deployments import DEPLOYMENTS
+
     deployments = appliance.seed["deployments"]
     rows = page.locator("#pilot tbody tr[data-deployment]")
-    expect(rows).to_have_count(len(deployments))
+    expect(rows).to_have_count(len(deployments) + len(DEPLOYMENTS))  # the demo's own deployments too
     for name, pk in deployments.items():
         expect(page.locator(f'#pilot tr[data-deployment="{pk}"] a')).to_have_text(name)
-    expect(page.locator(f'#pilot tr[data-deployment="{deployments["chat"]}"] td[data-figure="jpt_facility"]'))\
+    expect(page.locator(f'#pilot tr[data-deployment="{deployments["assistant"]}"] td[data-figure="jpt_facility"]'))\
         .to_have_text(re.compile(r"^(\d[\d.]* [mµk]?J|— .+)$"))
     expect(page.locator("#csv-export")).to_have_attribute("href", "/api/v1/energy/?window=24h&format=csv")
     shoot(page, "energy")

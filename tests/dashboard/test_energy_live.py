@@ -25,7 +25,7 @@ async def test_the_deployment_group_sends_figures_and_follows_the_ledger(connect
     n1, n2 = small_site["nodes"]
     now = timezone.now()
     made = await database_sync_to_async(seed_ledger)(n1, n2, now, 5, 2)
-    chat = made["chat"]
+    chat = made["assistant"]
     communicator, _, _ = await connect(users["viewer"], [f"deployment.{chat.pk}"])
     first = (await communicator.receive_json_from(timeout=10))["data"]["energy"]
     assert first["available"], first["problem"]

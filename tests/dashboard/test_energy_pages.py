@@ -57,7 +57,7 @@ def pilot_row(page: str, deployment_id: int) -> str:
 def test_every_role_views_the_energy_pages(client, users, ledger, role):
     client.force_login(users[role])
     n1 = ledger["nodes"][0]
-    for path in ["/energy/", f"/deployments/{ledger['chat'].pk}/", f"/deployments/{ledger['iris'].pk}/",
+    for path in ["/energy/", f"/deployments/{ledger['assistant'].pk}/", f"/deployments/{ledger['iris'].pk}/",
                  f"/nodes/{n1.pk}/"]:
         response = client.get(path)
         assert response.status_code == 200, (path, response.status_code)
@@ -66,7 +66,7 @@ def test_every_role_views_the_energy_pages(client, users, ledger, role):
 
 @pytest.mark.django_db
 def test_the_pages_need_a_login_and_an_unknown_deployment_is_404(client, users, ledger):
-    for path in ["/energy/", f"/deployments/{ledger['chat'].pk}/"]:
+    for path in ["/energy/", f"/deployments/{ledger['assistant'].pk}/"]:
         assert client.get(path).status_code == 302
     client.force_login(users["viewer"])
     assert client.get("/deployments/999999/").status_code == 404
@@ -75,7 +75,7 @@ def test_the_pages_need_a_login_and_an_unknown_deployment_is_404(client, users, 
 @pytest.mark.django_db
 def test_the_deployment_page_shows_the_reports_figures_for_each_window(client, users, ledger):
     client.force_login(users["viewer"])
-    chat = ledger["chat"]
+    chat = ledger["assistant"]
     page = client.get(f"/deployments/{chat.pk}/").content.decode()
     from microdc.dashboard.energy import FIGURES
 
@@ -125,7 +125,7 @@ def test_the_pilot_table_has_a_row_per_deployment_and_the_csv_link(client, users
     page = client.get("/energy/?window=24h").content.decode()
     assert 'href="/api/v1/energy/?window=24h&amp;format=csv"' in page
     results = {r["deployment"]["id"]: r for r in map(report.as_dict, report.pilot_table(window="24h"))}
-    assert set(results) == {ledger["chat"].pk, ledger["iris"].pk}
+    assert set(results) == {ledger["assistant"].pk, ledger["iris"].pk}
     for pk, result in results.items():
         row = pilot_row(page, pk)
         assert f'href="/deployments/{pk}/"' in row and result["deployment"]["runtime"] in row
@@ -144,7 +144,7 @@ def test_the_pilot_table_has_a_row_per_deployment_and_the_csv_link(client, users
 def test_the_node_page_lists_what_runs_on_each_gpu_with_its_j_per_token(client, users, ledger):
     client.force_login(users["viewer"])
     n1, n2 = ledger["nodes"]
-    chat, iris = ledger["chat"], ledger["iris"]
+    chat, iris = ledger["assistant"], ledger["iris"]
     page = client.get(f"/nodes/{n1.pk}/").content.decode()
     runs = re.findall(r'<p class="runs" data-field="runs">(.*?)</p>', page, re.S)
     assert len(runs) == 4  # one line per GPU of gpu-01
@@ -161,7 +161,7 @@ def test_the_node_page_lists_what_runs_on_each_gpu_with_its_j_per_token(client, 
 def test_without_the_report_the_pages_say_so_and_show_no_figure(client, users, ledger, monkeypatch):
     monkeypatch.setitem(sys.modules, "microdc.energy.report", None)  # importing it now fails
     client.force_login(users["viewer"])
-    deployment_page = client.get(f"/deployments/{ledger['chat'].pk}/").content.decode()
+    deployment_page = client.get(f"/deployments/{ledger['assistant'].pk}/").content.decode()
     assert "energy report unavailable" in deployment_page
     assert cell(deployment_page, "jpt_gpu", "24h").startswith(EM_DASH)
     assert "energy report unavailable" in client.get("/energy/").content.decode()
@@ -170,7 +170,7 @@ def test_without_the_report_the_pages_say_so_and_show_no_figure(client, users, l
 
 @pytest.mark.django_db
 def test_deployment_chart_data_is_the_series(client, users, ledger):
-    chat = ledger["chat"]
+    chat = ledger["assistant"]
     url = f"/charts/deployments/{chat.pk}?measure=gpu_power&window=1h"
     assert client.get(url).status_code == 401
     client.force_login(users["viewer"])

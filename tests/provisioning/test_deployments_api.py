@@ -119,7 +119,7 @@ def test_every_change_is_a_new_revision(client_for, node, artifact, monkeypatch)
     NodeLock.objects.all().delete()
     response = operator.patch(f"/api/v1/deployments/{deployment_id}/", {"args": ["--debug"]}, format="json")
     assert response.status_code == 202, response.json()
-    revisions = operator.get(f"/api/v1/deployments/{deployment_id}/revisions/").json()
+    revisions = operator.get(f"/api/v1/deployments/{deployment_id}/revisions/").json()["results"]
     assert [(r["number"], r["args"]) for r in revisions] == [(2, ["--debug"]), (1, [])]
     NodeLock.objects.all().delete()
     rollback = operator.post(f"/api/v1/deployments/{deployment_id}/rollback/", {"revision": 1}, format="json")
@@ -186,7 +186,7 @@ def test_viewers_see_environment_keys_and_artifact_hosts_but_no_secrets(client_f
         client = client_for(role)
         listed = client.get("/api/v1/deployments/").json()["results"][0]["current_revision"]
         detail = client.get(f"/api/v1/deployments/{deployment.pk}/").json()["current_revision"]
-        revisions = client.get(f"/api/v1/deployments/{deployment.pk}/revisions/").json()
+        revisions = client.get(f"/api/v1/deployments/{deployment.pk}/revisions/").json()["results"]
         for revision in (listed, detail, *revisions):
             assert (role, revision["env"], revision["artifact"]) == (role, env, url)
     viewer_text = "".join(client_for("viewer").get(path).content.decode() for path in (

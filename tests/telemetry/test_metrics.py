@@ -144,7 +144,7 @@ def test_model_server_counters_are_not_node_sensors(client, node):
         source = Source.objects.create(key=f"{MODEL_SERVER_KEY_PREFIX}1/{node.pk}", node=node, sensor="model/chat")
         store([Reading(source, timezone.now(), {"requests_total": 5.0, "generation_tokens_total": 900.0})])
     text = scrape(client).content.decode()
-    assert "requests_total" not in text and 'source="model"' not in text
+    assert "microdc_node_sensor_requests" not in text and 'source="model"' not in text
     assert "microdc_node_up" in text
     now = timezone.now()
     parsed = parse_batch(batch(node.hostname, [sample(now, [gpu(0, UUID0, power_watts=100.0)])]), now)

@@ -154,9 +154,12 @@ class DeploymentViewSet(AuditedModelViewSet):
     @extend_schema(responses={200: RevisionSerializer(many=True)})
     @action(detail=True, methods=["get"])
     def revisions(self, request, pk=None):
+        # Paged like every other list (the schema drf-spectacular derives says so, and a long-lived
+        # deployment gathers revisions).
         deployment = self.get_object()
-        return Response(RevisionSerializer(deployment.revisions.prefetch_related("nodes"), many=True,
-                                           context=self.get_serializer_context()).data)
+        page = self.paginate_queryset(deployment.revisions.prefetch_related("nodes"))
+        return self.get_paginated_response(RevisionSerializer(page, many=True,
+                                                              context=self.get_serializer_context()).data)
 
 
 class JobViewSet(viewsets.ReadOnlyModelViewSet):
