@@ -1,5 +1,6 @@
-"""Hour rows of the ledger: sums of the hour's minute rows (the current partial hour too), plus the facility
-level at the hour's PUE (ISO/IEC 30134-2, energy over the same hour), null where that PUE is incomplete."""
+"""Hour and day rows of the ledger. An hour row sums the hour's minute rows (the current partial hour too), plus
+the facility level at the hour's PUE (ISO/IEC 30134-2, energy over the same hour), null where that PUE is
+incomplete; a day row (UTC) sums the day's hour rows, so long windows read a few rows per deployment."""
 
 import datetime
 from collections import defaultdict
@@ -11,8 +12,11 @@ from microdc.telemetry.rollups import floor_time
 from .models import UnallocatedBucket, UsageBucket
 
 HOUR = datetime.timedelta(hours=1)
+DAY = datetime.timedelta(days=1)
+DAY_SECONDS = UsageBucket.DAY
 SUMMED = ("gpu_joules", "gpu_idle_joules", "node_joules", "gpu_coverage", "node_coverage", "server_coverage")
 SUMMED_OR_NULL = ("requests", "failed_requests", "prompt_tokens", "generation_tokens")  # null: all were null
+UNKNOWN_IF_ANY_UNKNOWN = ("operational_grams_at_pue1", "facility_joules", "operational_grams")
 
 
 class PueCache:
@@ -35,26 +39,36 @@ def _add_nullable(a: float | None, b: float | None) -> float | None:
     return b if a is None else a if b is None else a + b
 
 
-def _hour_row(minutes: list[UsageBucket], hour: datetime.datetime, pue: float | None) -> UsageBucket:
-    first = minutes[0]
-    row = UsageBucket(deployment_id=first.deployment_id, node_id=first.node_id, resolution=UsageBucket.HOUR,
-                      start=hour, latency={}, rules=[])
-    grams: float | None = 0.0
+def _add_or_unknown(a: float | None, b: float | None) -> float | None:
+    """A sum that is only as known as its least known part."""
+    return None if a is None or b is None else a + b
+
+
+def summed(children: list[UsageBucket], resolution: int, start: datetime.datetime) -> UsageBucket:
+    """One row of `resolution` from the rows of the next finer one (minutes into an hour, hours into a day)."""
+    first = children[0]
+    row = UsageBucket(deployment_id=first.deployment_id, node_id=first.node_id, resolution=resolution,
+                      start=start, latency={}, rules=[], operational_grams_at_pue1=0.0, facility_joules=0.0,
+                      operational_grams=0.0)
     rules: set[str] = set()
-    for minute in minutes:
+    for child in children:
         for name in SUMMED:
-            setattr(row, name, getattr(row, name) + getattr(minute, name))
+            setattr(row, name, getattr(row, name) + getattr(child, name))
         for name in SUMMED_OR_NULL:
-            setattr(row, name, _add_nullable(getattr(row, name), getattr(minute, name)))
-        for name, value in minute.latency.items():
+            setattr(row, name, _add_nullable(getattr(row, name), getattr(child, name)))
+        for name in UNKNOWN_IF_ANY_UNKNOWN:
+            setattr(row, name, _add_or_unknown(getattr(row, name), getattr(child, name)))
+        for name, value in child.latency.items():
             row.latency[name] = row.latency.get(name, 0.0) + value
-        # An hour is only as known as its least known minute.
-        grams = None if grams is None or minute.operational_grams_at_pue1 is None else \
-            grams + minute.operational_grams_at_pue1
-        rules.update(minute.rules)
+        rules.update(child.rules)
     row.rules = sorted(rules)
-    row.operational_grams_at_pue1 = grams
+    return row
+
+
+def _hour_row(minutes: list[UsageBucket], hour: datetime.datetime, pue: float | None) -> UsageBucket:
+    row = summed(minutes, UsageBucket.HOUR, hour)
     row.facility_joules = None if pue is None else row.node_joules * pue
+    grams = row.operational_grams_at_pue1
     row.operational_grams = None if pue is None or grams is None else grams * pue
     return row
 
@@ -81,4 +95,28 @@ def rebuild(node: Node, site: Site, start: datetime.datetime, end: datetime.date
     UnallocatedBucket.objects.filter(node=node, resolution=UsageBucket.HOUR, start__gte=first,
                                      start__lt=last).delete()
     UnallocatedBucket.objects.bulk_create(list(unallocated.values()), batch_size=1000)
+    rebuild_days(node, first, last)
     return len(rows)
+
+
+def rebuild_days(node: Node, start: datetime.datetime, end: datetime.datetime) -> None:
+    """Recompute the node's day rows of the UTC days [start, end) touch from its hour rows."""
+    first, last = floor_time(start, DAY_SECONDS), floor_time(end - datetime.timedelta(microseconds=1),
+                                                               DAY_SECONDS) + DAY
+    grouped: dict[tuple[int, datetime.datetime], list[UsageBucket]] = defaultdict(list)
+    for hour in UsageBucket.objects.filter(node=node, resolution=UsageBucket.HOUR, start__gte=first,
+                                           start__lt=last).order_by("start"):
+        grouped[(hour.deployment_id, floor_time(hour.start, DAY_SECONDS))].append(hour)
+    UsageBucket.objects.filter(node=node, resolution=UsageBucket.DAY, start__gte=first, start__lt=last).delete()
+    UsageBucket.objects.bulk_create([summed(hours, UsageBucket.DAY, day) for (_, day), hours in grouped.items()],
+                                    batch_size=1000)
+    days: dict[datetime.datetime, UnallocatedBucket] = {}
+    for hour in UnallocatedBucket.objects.filter(node=node, resolution=UsageBucket.HOUR, start__gte=first,
+                                                 start__lt=last):
+        day = floor_time(hour.start, DAY_SECONDS)
+        row = days.setdefault(day, UnallocatedBucket(node=node, resolution=UsageBucket.DAY, start=day))
+        row.gpu_joules += hour.gpu_joules
+        row.node_joules += hour.node_joules
+    UnallocatedBucket.objects.filter(node=node, resolution=UsageBucket.DAY, start__gte=first,
+                                     start__lt=last).delete()
+    UnallocatedBucket.objects.bulk_create(list(days.values()), batch_size=1000)

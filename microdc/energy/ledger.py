@@ -144,11 +144,12 @@ def prune(now: datetime.datetime | None = None) -> dict[str, int]:
     """Delete ledger rows past the rollups' retention: what they were computed from is gone too."""
     now = now or timezone.now()
     days = datetime.timedelta(days=1)
+    hour_cutoff = now - settings.MICRODC_ROLLUP_HOUR_RETENTION_DAYS * days
     cutoffs = {UsageBucket.MINUTE: now - settings.MICRODC_ROLLUP_MINUTE_RETENTION_DAYS * days,
-               UsageBucket.HOUR: now - settings.MICRODC_ROLLUP_HOUR_RETENTION_DAYS * days}
+               UsageBucket.HOUR: hour_cutoff, UsageBucket.DAY: hour_cutoff}
     deleted = {}
     for model in (UsageBucket, UnallocatedBucket):
         for resolution, cutoff in cutoffs.items():
-            name = f"{model._meta.model_name}_{'minutes' if resolution == UsageBucket.MINUTE else 'hours'}"
+            name = f"{model._meta.model_name}_{ {60: 'minutes', 3600: 'hours', 86400: 'days'}[resolution]}"
             deleted[name] = model.objects.filter(resolution=resolution, start__lt=cutoff).delete()[0]
     return deleted

@@ -54,16 +54,17 @@ class Reservation(models.Model):
 
 
 class UsageBucket(models.Model):
-    """What one deployment used on one node over one bucket (1 minute or 1 hour), attributed from the
+    """What one deployment used on one node over one bucket (1 minute, 1 hour or 1 UTC day), attributed from the
     telemetry rollups. A window's figures are sums of these. Token and request counts are null where the
     runtime does not report them (unknown, never zero)."""
 
     MINUTE = 60
     HOUR = 3600
+    DAY = 86400  # UTC days: a 30-day window reads ~30 rows per deployment and node, not ~720
 
     deployment = models.ForeignKey(Deployment, on_delete=models.CASCADE, related_name="usage")
     node = models.ForeignKey(Node, on_delete=models.CASCADE, related_name="+")
-    resolution = models.PositiveIntegerField(choices=[(MINUTE, "1 minute"), (HOUR, "1 hour")])
+    resolution = models.PositiveIntegerField(choices=[(MINUTE, "1 minute"), (HOUR, "1 hour"), (DAY, "1 day")])
     start = models.DateTimeField()
     gpu_joules = models.FloatField(default=0.0)
     gpu_idle_joules = models.FloatField(default=0.0, help_text="GPU energy in minutes with no request served.")
