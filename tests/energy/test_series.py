@@ -45,8 +45,8 @@ def by_time(data: dict, measure: str, label: str) -> dict[int, float | None]:
 @pytest.mark.django_db
 def test_minute_points_are_the_minute_rows(two_nodes, now):
     made = seed_ledger(two_nodes[0], two_nodes[1], now, minutes=60, hours=2)
-    data = series.deployment_series(made["chat"].pk, "1h", now)
-    rows = {int(r.start.timestamp()): r for r in UsageBucket.objects.filter(deployment=made["chat"],
+    data = series.deployment_series(made["assistant"].pk, "1h", now)
+    rows = {int(r.start.timestamp()): r for r in UsageBucket.objects.filter(deployment=made["assistant"],
                                                                           resolution=UsageBucket.MINUTE)}
     # The window is the last hour: rows that started up to a minute before it are its first, ragged point.
     assert data["resolution"] == "1m" and set(data["t"]) == set(rows)
@@ -79,7 +79,7 @@ def test_a_runtime_without_tokens_has_no_per_token_points(two_nodes, now):
 @pytest.mark.django_db
 def test_hour_points_sum_the_nodes_and_an_open_hour_counts_its_minutes(two_nodes, now):
     made = seed_ledger(two_nodes[0], two_nodes[1], now, minutes=0, hours=30)
-    chat = made["chat"]
+    chat = made["assistant"]
     this_hour = now.replace(minute=0, second=0)
     past = this_hour - datetime.timedelta(hours=3)
     # The same deployment on the second node in one past hour (tokens known) and in the running hour.
@@ -109,11 +109,11 @@ def test_hour_points_sum_the_nodes_and_an_open_hour_counts_its_minutes(two_nodes
 def test_an_unknown_count_on_one_node_leaves_the_bucket_unknown(two_nodes, now):
     made = seed_ledger(two_nodes[0], two_nodes[1], now, minutes=1, hours=0)
     start = now.replace(second=0) - datetime.timedelta(minutes=1)
-    UsageBucket.objects.bulk_create([minute_row(made["chat"], two_nodes[1], start, 1, False)])
-    data = series.deployment_series(made["chat"].pk, "1h", now)
+    UsageBucket.objects.bulk_create([minute_row(made["assistant"], two_nodes[1], start, 1, False)])
+    data = series.deployment_series(made["assistant"].pk, "1h", now)
     t = int(start.timestamp())
     assert by_time(data, "joules_per_token", "GPU")[t] is None
-    rows = UsageBucket.objects.filter(deployment=made["chat"], start=start)
+    rows = UsageBucket.objects.filter(deployment=made["assistant"], start=start)
     assert by_time(data, "gpu_power", "GPU")[t] == approx(sum(r.gpu_joules for r in rows) / 60)
 
 
