@@ -252,14 +252,8 @@ class NvmlCollector:
         try:
             value = fn(handle, *args)
         except nv.NVMLError as exc:
-            cls = type(exc).__name__
-            calls[key] = {"error": error_name(exc)}
-            if cls in _DEVICE_GONE_ERRORS:
-                raise _DeviceGone(f"{fn_name}: {exc}") from exc
-            if cls in _MISSING_FUNCTION_ERRORS:
-                self._missing.add(key)
-                log.debug("NVML %s not available in this driver: %s", key, exc)
-            elif cls != "NVMLError_NotSupported":
+            cls = self._failed(exc, key, fn_name, calls)
+            if cls not in _MISSING_FUNCTION_ERRORS and cls != "NVMLError_NotSupported":
                 self._warn_once((key, cls), "NVML %s failed: %s (field left out)", key, exc)
             return None
         if fn_name == "nvmlDeviceGetFieldValues":
@@ -268,6 +262,18 @@ class NvmlCollector:
             return value
         calls[key] = _jsonable(value)
         return value
+
+    def _failed(self, exc: BaseException, key: str, fn_name: str, calls: dict[str, Any]) -> str:
+        """Record a failed NVML call in `calls`; raise _DeviceGone when the GPU is gone; remember a function
+        this driver lacks. Returns the error's class name for the caller's own cases."""
+        cls = type(exc).__name__
+        calls[key] = {"error": error_name(exc)}
+        if cls in _DEVICE_GONE_ERRORS:
+            raise _DeviceGone(f"{fn_name}: {exc}") from exc
+        if cls in _MISSING_FUNCTION_ERRORS:
+            self._missing.add(key)
+            log.debug("NVML %s not available in this driver: %s", key, exc)
+        return cls
 
     @staticmethod
     def _field_value(nv: ModuleType, fv: Any) -> dict[str, Any]:
@@ -388,22 +394,16 @@ class NvmlCollector:
         try:
             samples = list(nv.nvmlDeviceGetProcessUtilization(handle, self._last_seen.get(uuid, 0)))
         except nv.NVMLError as exc:
-            cls = type(exc).__name__
-            calls[PROCESS_UTILIZATION] = {"error": error_name(exc)}
+            cls = self._failed(exc, PROCESS_UTILIZATION, "nvmlDeviceGetProcessUtilization", calls)
             # NOT_FOUND: no sample since lastSeen; pynvml raises NVMLError(SUCCESS) when NVML answers "zero
             # samples" to its sizing call.
             if cls == "NVMLError_NotFound" or getattr(exc, "value", None) == nv.NVML_SUCCESS:
                 return []
-            if cls in _DEVICE_GONE_ERRORS:
-                raise _DeviceGone(f"nvmlDeviceGetProcessUtilization: {exc}") from exc
-            if cls in _MISSING_FUNCTION_ERRORS:
-                self._missing.add(PROCESS_UTILIZATION)
-                log.debug("NVML %s not available in this driver: %s", PROCESS_UTILIZATION, exc)
-            elif cls == "NVMLError_NotSupported":
+            if cls == "NVMLError_NotSupported":
                 self._no_process_utilization[uuid] = "per-process utilization not supported (NVML NOT_SUPPORTED)"
                 log.warning("NVML GPU %s does not support per-process utilization: model servers sharing it "
                             "are split evenly by the appliance", uuid)
-            else:
+            elif cls not in _MISSING_FUNCTION_ERRORS:
                 self._warn_once((PROCESS_UTILIZATION, cls), "NVML %s failed: %s (process figures left out)",
                                 PROCESS_UTILIZATION, exc)
             return None
@@ -418,13 +418,8 @@ class NvmlCollector:
         try:
             processes = nv.nvmlDeviceGetComputeRunningProcesses(handle)
         except nv.NVMLError as exc:
-            cls = type(exc).__name__
-            calls[RUNNING_PROCESSES] = {"error": error_name(exc)}
-            if cls in _DEVICE_GONE_ERRORS:
-                raise _DeviceGone(f"nvmlDeviceGetComputeRunningProcesses: {exc}") from exc
-            if cls in _MISSING_FUNCTION_ERRORS:
-                self._missing.add(RUNNING_PROCESSES)
-            elif cls != "NVMLError_NotSupported":
+            cls = self._failed(exc, RUNNING_PROCESSES, "nvmlDeviceGetComputeRunningProcesses", calls)
+            if cls not in _MISSING_FUNCTION_ERRORS and cls != "NVMLError_NotSupported":
                 self._warn_once((RUNNING_PROCESSES, cls), "NVML %s failed: %s", RUNNING_PROCESSES, exc)
             return set()
         calls[RUNNING_PROCESSES] = [{"pid": int(p.pid), "usedGpuMemory": p.usedGpuMemory} for p in processes]
