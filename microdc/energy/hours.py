@@ -74,49 +74,42 @@ def _hour_row(minutes: list[UsageBucket], hour: datetime.datetime, pue: float | 
 
 
 def rebuild(node: Node, site: Site, start: datetime.datetime, end: datetime.datetime, pue: PueCache) -> int:
-    """Recompute the node's hour rows of the hours [start, end) touch from its minute rows. The caller holds
-    the transaction. Returns the number of hour rows written."""
+    """Recompute the node's hour rows of the hours [start, end) touch from its minute rows, then the day rows
+    of those days from the hour rows. The caller holds the transaction. Returns the number of hour rows
+    written."""
     first, last = floor_time(start, 3600), floor_time(end - datetime.timedelta(microseconds=1), 3600) + HOUR
-    grouped: dict[tuple[int, datetime.datetime], list[UsageBucket]] = defaultdict(list)
-    for minute in UsageBucket.objects.filter(node=node, resolution=UsageBucket.MINUTE, start__gte=first,
-                                             start__lt=last).order_by("start"):
-        grouped[(minute.deployment_id, floor_time(minute.start, 3600))].append(minute)
-    rows = [_hour_row(minutes, hour, pue.of(site, hour)) for (_, hour), minutes in grouped.items()]
-    UsageBucket.objects.filter(node=node, resolution=UsageBucket.HOUR, start__gte=first, start__lt=last).delete()
-    UsageBucket.objects.bulk_create(rows, batch_size=1000)
-
-    unallocated: dict[datetime.datetime, UnallocatedBucket] = {}
-    for minute in UnallocatedBucket.objects.filter(node=node, resolution=UsageBucket.MINUTE, start__gte=first,
-                                                   start__lt=last):
-        hour = floor_time(minute.start, 3600)
-        row = unallocated.setdefault(hour, UnallocatedBucket(node=node, resolution=UsageBucket.HOUR, start=hour))
-        row.gpu_joules += minute.gpu_joules
-        row.node_joules += minute.node_joules
-    UnallocatedBucket.objects.filter(node=node, resolution=UsageBucket.HOUR, start__gte=first,
-                                     start__lt=last).delete()
-    UnallocatedBucket.objects.bulk_create(list(unallocated.values()), batch_size=1000)
+    written = _roll_into(node, UsageBucket.MINUTE, UsageBucket.HOUR, first, last,
+                         lambda minutes, hour: _hour_row(minutes, hour, pue.of(site, hour)))
     rebuild_days(node, first, last)
-    return len(rows)
+    return written
 
 
 def rebuild_days(node: Node, start: datetime.datetime, end: datetime.datetime) -> None:
     """Recompute the node's day rows of the UTC days [start, end) touch from its hour rows."""
-    first, last = floor_time(start, DAY_SECONDS), floor_time(end - datetime.timedelta(microseconds=1),
-                                                               DAY_SECONDS) + DAY
+    first = floor_time(start, DAY_SECONDS)
+    last = floor_time(end - datetime.timedelta(microseconds=1), DAY_SECONDS) + DAY
+    _roll_into(node, UsageBucket.HOUR, UsageBucket.DAY, first, last,
+               lambda hours, day: summed(hours, UsageBucket.DAY, day))
+
+
+def _roll_into(node: Node, finer: int, coarser: int, first: datetime.datetime, last: datetime.datetime,
+               make_row) -> int:
+    """Replace the node's `coarser` rows in [first, last) (whole buckets) by `make_row(children, start)` of
+    each deployment's `finer` rows, and its unallocated rows by their sums. Returns the usage rows written."""
     grouped: dict[tuple[int, datetime.datetime], list[UsageBucket]] = defaultdict(list)
-    for hour in UsageBucket.objects.filter(node=node, resolution=UsageBucket.HOUR, start__gte=first,
-                                           start__lt=last).order_by("start"):
-        grouped[(hour.deployment_id, floor_time(hour.start, DAY_SECONDS))].append(hour)
-    UsageBucket.objects.filter(node=node, resolution=UsageBucket.DAY, start__gte=first, start__lt=last).delete()
-    UsageBucket.objects.bulk_create([summed(hours, UsageBucket.DAY, day) for (_, day), hours in grouped.items()],
-                                    batch_size=1000)
-    days: dict[datetime.datetime, UnallocatedBucket] = {}
-    for hour in UnallocatedBucket.objects.filter(node=node, resolution=UsageBucket.HOUR, start__gte=first,
-                                                 start__lt=last):
-        day = floor_time(hour.start, DAY_SECONDS)
-        row = days.setdefault(day, UnallocatedBucket(node=node, resolution=UsageBucket.DAY, start=day))
-        row.gpu_joules += hour.gpu_joules
-        row.node_joules += hour.node_joules
-    UnallocatedBucket.objects.filter(node=node, resolution=UsageBucket.DAY, start__gte=first,
-                                     start__lt=last).delete()
-    UnallocatedBucket.objects.bulk_create(list(days.values()), batch_size=1000)
+    for child in UsageBucket.objects.filter(node=node, resolution=finer, start__gte=first,
+                                            start__lt=last).order_by("start"):
+        grouped[(child.deployment_id, floor_time(child.start, coarser))].append(child)
+    rows = [make_row(children, bucket) for (_, bucket), children in grouped.items()]
+    UsageBucket.objects.filter(node=node, resolution=coarser, start__gte=first, start__lt=last).delete()
+    UsageBucket.objects.bulk_create(rows, batch_size=1000)
+
+    unallocated: dict[datetime.datetime, UnallocatedBucket] = {}
+    for child in UnallocatedBucket.objects.filter(node=node, resolution=finer, start__gte=first, start__lt=last):
+        bucket = floor_time(child.start, coarser)
+        row = unallocated.setdefault(bucket, UnallocatedBucket(node=node, resolution=coarser, start=bucket))
+        row.gpu_joules += child.gpu_joules
+        row.node_joules += child.node_joules
+    UnallocatedBucket.objects.filter(node=node, resolution=coarser, start__gte=first, start__lt=last).delete()
+    UnallocatedBucket.objects.bulk_create(list(unallocated.values()), batch_size=1000)
+    return len(rows)
