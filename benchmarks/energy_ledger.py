@@ -8,14 +8,12 @@ recompute only the minutes the new samples touched (plus their hour rows), not t
 Rerun:  .venv/bin/python benchmarks/energy_ledger.py [--backend sqlite|postgresql|both]
 """
 
-import argparse
 import datetime
 import json
 import statistics
 import time
-from pathlib import Path
 
-from harness import backends, run_inner, setup_django
+from harness import backend_command, print_rerun, run_inner, setup_django
 
 PG_DB = "microdc_bench_ledger"
 NODES, GPUS = 25, 4
@@ -61,19 +59,15 @@ def inner() -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--backend", choices=["sqlite", "postgresql", "both"], default="both")
-    parser.add_argument("--inner", action="store_true", help=argparse.SUPPRESS)
-    args = parser.parse_args()
-    if args.inner:
-        inner()
+    chosen = backend_command(__doc__, inner)
+    if chosen is None:
         return
-    for backend in backends(args.backend):
+    for backend in chosen:
         r = run_inner(__file__, backend, PG_DB)
         print(f"[{backend}] {NODES} nodes x {GPUS} GPUs, {NODES * GPUS} deployments: first hour "
               f"{r['history_rows']:,} minute rows in {r['history_s']:.2f} s; 30-second update "
               f"{r['update_ms']:.0f} ms median, {r['update_rows']:.0f} minute rows rewritten")
-    print(f"rerun: .venv/bin/python benchmarks/{Path(__file__).name} [--backend sqlite|postgresql|both]")
+    print_rerun(__file__)
 
 
 if __name__ == "__main__":

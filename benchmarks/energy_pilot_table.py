@@ -10,14 +10,12 @@ report with its latency quantiles, median of 5.
 Rerun:  .venv/bin/python benchmarks/energy_pilot_table.py [--backend sqlite|postgresql|both]
 """
 
-import argparse
 import datetime
 import json
 import statistics
 import time
-from pathlib import Path
 
-from harness import backends, run_inner, setup_django
+from harness import backend_command, print_rerun, run_inner, setup_django
 from pue_query import build as build_site
 
 PG_DB = "microdc_bench_energy"
@@ -121,14 +119,10 @@ def inner() -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--backend", choices=["sqlite", "postgresql", "both"], default="both")
-    parser.add_argument("--inner", action="store_true", help=argparse.SUPPRESS)
-    args = parser.parse_args()
-    if args.inner:
-        inner()
+    chosen = backend_command(__doc__, inner)
+    if chosen is None:
         return
-    for backend in backends(args.backend):
+    for backend in chosen:
         result = run_inner(__file__, backend, PG_DB)
         line = "; ".join(f"pilot_table({w!r}) {t['ms']:.0f} ms for {t['rows']} deployments "
                          f"(J/token facility {t['joules_per_token_facility']}, "
@@ -136,7 +130,7 @@ def main() -> None:
         single = result["single"]
         print(f"[{backend}] {result['ledger_rows']:,} ledger rows: {line}  (target < 300 ms); one deployment's "
               f"30d report with latency quantiles {single['ms']:.0f} ms (p95 {single['p95_latency']} s)")
-    print(f"rerun: .venv/bin/python benchmarks/{Path(__file__).name} [--backend sqlite|postgresql|both]")
+    print_rerun(__file__)
 
 
 if __name__ == "__main__":

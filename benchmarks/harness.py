@@ -1,6 +1,7 @@
 """What the database benchmarks share: run a benchmark's inner part in a fresh process against a fresh
 database (a temporary SQLite file, or a throwaway PostgreSQL database), and read back the JSON it prints."""
 
+import argparse
 import json
 import os
 import subprocess
@@ -28,6 +29,24 @@ def backends(choice: str) -> list[str]:
         print("PostgreSQL at 127.0.0.1:5432 is not reachable; skipping it.")
         chosen.remove("postgresql")
     return chosen
+
+
+def backend_command(doc: str, inner) -> list[str] | None:
+    """The command line of a benchmark run per database: `--backend sqlite|postgresql|both`, and the hidden
+    `--inner` its child process gets (run_inner), which runs `inner()` and returns None. Otherwise returns the
+    backends to run."""
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--backend", choices=["sqlite", "postgresql", "both"], default="both")
+    parser.add_argument("--inner", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.inner:
+        inner()
+        return None
+    return backends(args.backend)
+
+
+def print_rerun(script: str) -> None:
+    print(f"rerun: .venv/bin/python benchmarks/{Path(script).name} [--backend sqlite|postgresql|both]")
 
 
 def run_inner(script: str, backend: str, database: str) -> dict:

@@ -6,14 +6,12 @@ Builds a site with a utility feed, two PDUs (IT load), a cooling unit and a UPS,
 Rerun:  .venv/bin/python benchmarks/pue_query.py [--backend sqlite|postgresql|both]
 """
 
-import argparse
 import datetime
 import json
 import statistics
 import time
-from pathlib import Path
 
-from harness import backends, run_inner, setup_django
+from harness import backend_command, print_rerun, run_inner, setup_django
 
 PG_DB = "microdc_bench_pue"
 DAYS = 30
@@ -76,20 +74,16 @@ def inner() -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--backend", choices=["sqlite", "postgresql", "both"], default="both")
-    parser.add_argument("--inner", action="store_true", help=argparse.SUPPRESS)
-    args = parser.parse_args()
-    if args.inner:
-        inner()
+    chosen = backend_command(__doc__, inner)
+    if chosen is None:
         return
-    for backend in backends(args.backend):
+    for backend in chosen:
         result = run_inner(__file__, backend, PG_DB)
         line = ", ".join(f"{w} {t['ms']:.1f} ms" for w, t in result["timings"].items())
         thirty = result["timings"]["30d"]
         print(f"[{backend}] {len(METERS)} meters, {DAYS} days of 1-minute history ({result['rows']:,} rollup rows): "
               f"{line}; 30d PUE {thirty['pue']:.4f} complete={thirty['complete']}")
-    print(f"rerun: .venv/bin/python benchmarks/{Path(__file__).name} [--backend sqlite|postgresql|both]")
+    print_rerun(__file__)
 
 
 if __name__ == "__main__":

@@ -11,15 +11,13 @@ Rerun:  .venv/bin/python benchmarks/telemetry_ingest.py            (both databas
         .venv/bin/python benchmarks/telemetry_ingest.py --backend sqlite
 """
 
-import argparse
 import json
 import os
 import statistics
 import time
 import uuid
-from pathlib import Path
 
-from harness import backends, run_inner, setup_django
+from harness import backend_command, print_rerun, run_inner, setup_django
 
 PG_BENCH_DB = "microdc_bench"
 
@@ -174,16 +172,12 @@ def inner() -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--backend", choices=["sqlite", "postgresql", "both"], default="both")
-    parser.add_argument("--inner", action="store_true", help=argparse.SUPPRESS)
-    args = parser.parse_args()
-    if args.inner:
-        inner()
+    chosen = backend_command(__doc__, inner)
+    if chosen is None:
         return
     print(f"telemetry ingest: median of {ROUNDS} rounds of {BATCHES} batches x {SAMPLES_PER_BATCH} samples x "
           f"{GPUS_PER_NODE} GPUs (15 metrics each); /metrics: {METRICS_GPUS} GPUs, median of {RENDER_ROUNDS} renders")
-    for backend in backends(args.backend):
+    for backend in chosen:
         result = run_inner(__file__, backend, PG_BENCH_DB)
         ingest, metrics = result["ingest"], result["metrics"]
         print(f"[{backend}] ingest {ingest['ingest_per_s']:,.0f} GPU samples/s; raw bulk insert "
@@ -193,7 +187,7 @@ def main() -> None:
         print(f"[{backend}] /metrics for {metrics['gpus']} GPUs ({metrics['series_lines']} lines): "
               f"{metrics['ours_ms']:.1f} ms; prometheus-client alone {metrics['bare_ms']:.1f} ms; "
               f"ratio {metrics['ratio']:.2f} (target <= 1.5)")
-    print(f"rerun: .venv/bin/python benchmarks/{Path(__file__).name} [--backend sqlite|postgresql|both]")
+    print_rerun(__file__)
 
 
 if __name__ == "__main__":
