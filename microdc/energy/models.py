@@ -9,7 +9,17 @@ from django.db import models
 
 from microdc.nodes.models import Accelerator, Node, Site
 from microdc.provisioning.models import Deployment, Runtime
-from microdc.telemetry.models import Source
+from microdc.telemetry.models import MODEL_SERVER_KEY_PREFIX, Source
+
+
+def model_server_source_key(deployment_id: int, node_id: int) -> str:
+    """The key of the telemetry Source holding a deployment's server counters on one node (energy.scrape)."""
+    return f"{MODEL_SERVER_KEY_PREFIX}{deployment_id}/{node_id}"
+
+
+def model_server_deployment_id(source_key: str) -> int:
+    """The deployment of a model_server_source_key."""
+    return int(source_key.removeprefix(MODEL_SERVER_KEY_PREFIX).split("/", 1)[0])
 
 
 class ModelServer(models.Model):

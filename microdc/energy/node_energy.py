@@ -15,16 +15,14 @@ from dataclasses import dataclass, field
 from microdc.facility.readings import meter_source_key
 from microdc.nodes.models import Node
 from microdc.telemetry.energy import energy_method
-from microdc.telemetry.models import Rollup, Source
+from microdc.telemetry.models import MODEL_SERVER_KEY_PREFIX, Rollup, Source
+
+from .models import model_server_deployment_id
 
 WHOLE_NODE = {"pdu-outlet", "psu-input"}
 _PSU_NAME = re.compile(r"^pin\d*$", re.IGNORECASE)
 _RAPL_NAME = re.compile(r"^(package-\d+|dram)$")
 PROCESS_UNIT_PREFIX = "microdc-model-"
-
-
-def model_server_key(deployment_id: int, node_id: int) -> str:
-    return f"model/{deployment_id}/{node_id}"
 
 
 def _sensor_parts(source: Source) -> tuple[str, str, str]:
@@ -90,7 +88,7 @@ def load(node: Node, start: datetime.datetime, end: datetime.datetime) -> NodeMi
     psu = [s for s in sources if is_psu_input(s)]
     rapl = [s for s in sources if is_rapl_cpu(s)]
     processes = [s for s in sources if s.sensor.startswith("nvml-process/")]
-    servers = {s.key: s for s in sources if s.key.startswith("model/")}
+    servers = {s.key: s for s in sources if s.key.startswith(MODEL_SERVER_KEY_PREFIX)}
     outlet = None
     if node.power_meter_id and node.power_meter_channel:
         outlet = Source.objects.filter(key=meter_source_key(node.power_meter_id, node.power_meter_channel)).first()
@@ -110,7 +108,7 @@ def load(node: Node, start: datetime.datetime, end: datetime.datetime) -> NodeMi
     measured_minutes: dict[datetime.datetime, list[float]] = defaultdict(list)
     utilization: dict[tuple[str, str], dict] = defaultdict(dict)
     server_data: dict[int, dict] = defaultdict(dict)
-    server_deployment = {s.pk: int(s.key.split("/")[1]) for s in servers.values()}
+    server_deployment = {s.pk: model_server_deployment_id(s.key) for s in servers.values()}
     measuring_pks = {s.pk for s in measuring}
     minutes: set[datetime.datetime] = set()
     for source_id, minute, coverage, stats in _rollups(list(by_pk.values()), start, end):

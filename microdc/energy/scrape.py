@@ -18,12 +18,11 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from microdc.provisioning.masking import mask_url
-from microdc.telemetry.models import MODEL_SERVER_KEY_PREFIX
 from microdc.telemetry.store import Reading, sources_by_key, store
 
 from .adapters import Counters, PageError, read_page
 from .fetch import FetchError, fetch_page, make_client
-from .models import ModelServer
+from .models import ModelServer, model_server_source_key
 from .servers import sync_model_servers
 
 log = logging.getLogger(__name__)
@@ -32,7 +31,7 @@ MAX_REASON = 2000
 
 
 def source_key(server: ModelServer) -> str:
-    return f"{MODEL_SERVER_KEY_PREFIX}{server.deployment_id}/{server.node_id}"
+    return model_server_source_key(server.deployment_id, server.node_id)
 
 
 def _store(pages: list[tuple[ModelServer, Counters, datetime.datetime]]) -> None:

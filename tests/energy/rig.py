@@ -14,8 +14,7 @@ from collections.abc import Callable
 from django.db import transaction
 
 from microdc.energy import ledger
-from microdc.energy.models import ModelServer
-from microdc.energy.node_energy import model_server_key
+from microdc.energy.models import ModelServer, model_server_source_key
 from microdc.energy.reservations import sync_reservations
 from microdc.facility.readings import store_meter_readings
 from microdc.facility.sources.base import Reading as MeterReading
@@ -149,7 +148,7 @@ class Rig:
         scraper does. A restart sets every counter back to zero at `restart_at`."""
         rates = rates if rates is not None else {"requests_total": constant(2.0),
                                                  "generation_tokens_total": constant(100.0)}
-        key = model_server_key(deployment.pk, node.pk)
+        key = model_server_source_key(deployment.pk, node.pk)
         counters = self._served.setdefault(key, {name: 0.0 for name in rates})
         readings = []
         with transaction.atomic():
