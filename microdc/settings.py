@@ -83,6 +83,7 @@ INSTALLED_APPS = [
     "microdc.facility",
     "microdc.provisioning",
     "microdc.energy",
+    "microdc.alerts",
     "microdc.dashboard",
     "microdc.api",
     "microdc.simulator",
@@ -291,6 +292,28 @@ MICRODC_ROLLUP_HOUR_RETENTION_DAYS = int(os.environ.get("MICRODC_ROLLUP_HOUR_RET
 MICRODC_ONSITE_GENERATION_G_PER_KWH = float(os.environ.get("MICRODC_ONSITE_GENERATION_G_PER_KWH", "0"))
 # How often an open deployment page re-reads its figures (the ledger changes every 30 s).
 MICRODC_LIVE_ENERGY_INTERVAL = float(os.environ.get("MICRODC_LIVE_ENERGY_INTERVAL", "10"))
+# Alerts: how often the worker evaluates the rules, how long resolved alerts and sent notifications are kept,
+# how often firing alerts are re-sent to an Alertmanager (it forgets alerts not re-sent within its
+# resolve_timeout), and how long an undeliverable notification is retried (with backoff) before it is given up.
+MICRODC_ALERT_EVAL_SECONDS = float(os.environ.get("MICRODC_ALERT_EVAL_SECONDS", "10"))
+MICRODC_ALERT_RETENTION_DAYS = int(os.environ.get("MICRODC_ALERT_RETENTION_DAYS", "90"))
+MICRODC_ALERTMANAGER_RESEND_SECONDS = float(os.environ.get("MICRODC_ALERTMANAGER_RESEND_SECONDS", "60"))
+MICRODC_NOTIFICATION_RETRY_HOURS = float(os.environ.get("MICRODC_NOTIFICATION_RETRY_HOURS", "24"))
+MICRODC_NOTIFICATION_MAX_BACKOFF_SECONDS = float(os.environ.get("MICRODC_NOTIFICATION_MAX_BACKOFF_SECONDS", "300"))
+if MICRODC_ALERT_EVAL_SECONDS <= 0 or MICRODC_ALERTMANAGER_RESEND_SECONDS <= 0:
+    raise ImproperlyConfigured("MICRODC_ALERT_EVAL_SECONDS and MICRODC_ALERTMANAGER_RESEND_SECONDS must be above 0")
+# E-mail receivers: Django's SMTP backend, configured from the environment (no mail leaves without a host).
+EMAIL_BACKEND = os.environ.get("MICRODC_EMAIL_BACKEND", "django.core.mail.backends.smtp.EmailBackend")
+EMAIL_HOST = os.environ.get("MICRODC_SMTP_HOST", "localhost")
+EMAIL_PORT = int(os.environ.get("MICRODC_SMTP_PORT", "25"))
+EMAIL_HOST_USER = os.environ.get("MICRODC_SMTP_USER", "")
+EMAIL_HOST_PASSWORD = os.environ.get("MICRODC_SMTP_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("MICRODC_SMTP_STARTTLS")
+EMAIL_USE_SSL = env_bool("MICRODC_SMTP_TLS")
+EMAIL_TIMEOUT = float(os.environ.get("MICRODC_SMTP_TIMEOUT_SECONDS", "10"))
+DEFAULT_FROM_EMAIL = os.environ.get("MICRODC_MAIL_FROM", "microdc@localhost")
+if EMAIL_USE_TLS and EMAIL_USE_SSL:
+    raise ImproperlyConfigured("MICRODC_SMTP_STARTTLS and MICRODC_SMTP_TLS exclude each other")
 # /api/v1/telemetry/history/: most points one request returns, longest span served from raw samples.
 MICRODC_HISTORY_MAX_POINTS = int(os.environ.get("MICRODC_HISTORY_MAX_POINTS", "10000"))
 MICRODC_HISTORY_RAW_MAX_HOURS = float(os.environ.get("MICRODC_HISTORY_RAW_MAX_HOURS", "3"))

@@ -58,6 +58,16 @@ POLICIES: dict[str, Policy] = {
     "energy.usagebucket": HISTORY,
     "energy.unallocatedbucket": HISTORY,
     "energy.carbonscheduleseen": HISTORY,
+    # Alerts: the worker raises and resolves them; viewers acknowledge through the API's /ack/ (not a change of
+    # the alert itself), operators silence, admins manage rules and receivers; the delivery log is history.
+    "alerts.alertrule": Policy(delete=Role.ADMIN, in_admin=frozenset({"view", "change"})),
+    "alerts.alert": HISTORY,
+    "alerts.silence": Policy(add=Role.OPERATOR, change=Role.OPERATOR, delete=Role.OPERATOR,
+                             in_admin=frozenset({"view"})),
+    "alerts.receiver": INVENTORY,
+    "alerts.notificationgroup": Policy(view=Role.ADMIN, add=None, change=None, delete=None),
+    "alerts.notification": Policy(view=Role.ADMIN, add=None, change=None, delete=None),
+    "alerts.deliveryattempt": Policy(view=Role.ADMIN, add=None, change=None, delete=None),
     # django-tasks-db's results of background tasks (microdc.worker.admin); only the worker writes them.
     "django_tasks_database.dbtaskresult": Policy(view=Role.ADMIN, add=None, change=None, delete=None),
 }

@@ -73,6 +73,10 @@ class Site(SimulatedMixin):
     slug = models.CharField(max_length=50, unique=True, validators=[slug_validator])
     description = models.TextField(blank=True)
     address = models.CharField(max_length=200, blank=True, help_text="Where the site is, for people.")
+    pue_target = models.FloatField(
+        null=True, blank=True, validators=[MinValueValidator(1.0)],
+        help_text="The PUE the site aims at; the 'PUE above target' alert compares the 1 h PUE with it.",
+    )
 
     class Meta:
         ordering = ["name"]
@@ -165,6 +169,18 @@ class Node(RetirableMixin, EmbodiedCarbonMixin, SimulatedMixin):
         if self.rack_id and self.position_u and self.height_u:
             validate_placement(self.rack, self.position_u, self.height_u, exclude_pk=self.pk)
         validate_power_meter(self.rack if self.rack_id else None, self.power_meter, self.power_meter_channel)
+
+
+def validate_breaker_ratings(ratings) -> None:
+    if not isinstance(ratings, dict):
+        raise ValidationError({"breaker_ratings_amperes": 'Must be an object {"channel": amperes}.'})
+    for channel, amperes in ratings.items():
+        if not isinstance(channel, str) or len(channel) > 100:
+            raise ValidationError({"breaker_ratings_amperes": f"Channel {channel!r} must be a string of at most "
+                                                              "100 characters."})
+        if isinstance(amperes, bool) or not isinstance(amperes, (int, float)) or not 0 < amperes <= 10000:
+            raise ValidationError({"breaker_ratings_amperes": f"The rating of channel {channel!r} must be amperes "
+                                                              f"above 0 and at most 10000, not {amperes!r}."})
 
 
 def validate_power_meter(rack, meter, channel: str) -> None:
@@ -272,6 +288,9 @@ class FacilityMeter(RetirableMixin, SimulatedMixin):
     )
     timeout_seconds = models.FloatField(default=5.0, validators=[MinValueValidator(0.1), MaxValueValidator(120)])
     enabled = models.BooleanField(default=True)
+    # {channel: amperes}: the rated current of the breaker behind each channel ("" is the meter's own input),
+    # for the "breaker current near its rating" alert.
+    breaker_ratings_amperes = models.JSONField(default=dict, blank=True)
 
     audit_secret_fields = ("secret",)
 
@@ -291,3 +310,4 @@ class FacilityMeter(RetirableMixin, SimulatedMixin):
             raise ValidationError({"rack": "The rack belongs to another site."})
         if self.protocol not in {self.Protocol.PUSH} and not self.host:
             raise ValidationError({"host": f"A {self.get_protocol_display()} meter needs a host."})
+        validate_breaker_ratings(self.breaker_ratings_amperes)

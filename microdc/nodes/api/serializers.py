@@ -8,7 +8,7 @@ from ..placement import validate_placement
 class SiteSerializer(serializers.ModelSerializer):
     class Meta:
         model = Site
-        fields = ["id", "name", "slug", "description", "address", "simulated"]
+        fields = ["id", "name", "slug", "description", "address", "pue_target", "simulated"]
 
 
 class RackSerializer(serializers.ModelSerializer):
