@@ -302,17 +302,21 @@ MICRODC_NOTIFICATION_RETRY_HOURS = float(os.environ.get("MICRODC_NOTIFICATION_RE
 MICRODC_NOTIFICATION_MAX_BACKOFF_SECONDS = float(os.environ.get("MICRODC_NOTIFICATION_MAX_BACKOFF_SECONDS", "300"))
 if MICRODC_ALERT_EVAL_SECONDS <= 0 or MICRODC_ALERTMANAGER_RESEND_SECONDS <= 0:
     raise ImproperlyConfigured("MICRODC_ALERT_EVAL_SECONDS and MICRODC_ALERTMANAGER_RESEND_SECONDS must be above 0")
-# E-mail receivers: Django's SMTP backend, configured from the environment (no mail leaves without a host).
-EMAIL_BACKEND = os.environ.get("MICRODC_EMAIL_BACKEND", "django.core.mail.backends.smtp.EmailBackend")
-EMAIL_HOST = os.environ.get("MICRODC_SMTP_HOST", "localhost")
-EMAIL_PORT = int(os.environ.get("MICRODC_SMTP_PORT", "25"))
-EMAIL_HOST_USER = os.environ.get("MICRODC_SMTP_USER", "")
-EMAIL_HOST_PASSWORD = os.environ.get("MICRODC_SMTP_PASSWORD", "")
-EMAIL_USE_TLS = env_bool("MICRODC_SMTP_STARTTLS")
-EMAIL_USE_SSL = env_bool("MICRODC_SMTP_TLS")
-EMAIL_TIMEOUT = float(os.environ.get("MICRODC_SMTP_TIMEOUT_SECONDS", "10"))
+# E-mail receivers: Django's mailer (Django 6.1 MAILERS), SMTP configured from the environment.
+_SMTP_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+_MAIL_BACKEND = os.environ.get("MICRODC_EMAIL_BACKEND", _SMTP_BACKEND)
+_SMTP_STARTTLS, _SMTP_TLS = env_bool("MICRODC_SMTP_STARTTLS"), env_bool("MICRODC_SMTP_TLS")
+MAILERS = {"default": {"BACKEND": _MAIL_BACKEND, "OPTIONS": {
+    "host": os.environ.get("MICRODC_SMTP_HOST", "localhost"),
+    "port": int(os.environ.get("MICRODC_SMTP_PORT", "25")),
+    "username": os.environ.get("MICRODC_SMTP_USER", ""),
+    "password": os.environ.get("MICRODC_SMTP_PASSWORD", ""),
+    "use_tls": _SMTP_STARTTLS,
+    "use_ssl": _SMTP_TLS,
+    "timeout": float(os.environ.get("MICRODC_SMTP_TIMEOUT_SECONDS", "10")),
+} if _MAIL_BACKEND == _SMTP_BACKEND else {}}}
 DEFAULT_FROM_EMAIL = os.environ.get("MICRODC_MAIL_FROM", "microdc@localhost")
-if EMAIL_USE_TLS and EMAIL_USE_SSL:
+if _SMTP_STARTTLS and _SMTP_TLS:
     raise ImproperlyConfigured("MICRODC_SMTP_STARTTLS and MICRODC_SMTP_TLS exclude each other")
 # /api/v1/telemetry/history/: most points one request returns, longest span served from raw samples.
 MICRODC_HISTORY_MAX_POINTS = int(os.environ.get("MICRODC_HISTORY_MAX_POINTS", "10000"))

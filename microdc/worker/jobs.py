@@ -1,5 +1,8 @@
 """The appliance's periodic jobs, in one list the worker runs."""
 
+from django.conf import settings
+
+from microdc.alerts import delivery, evaluation, retention, routing
 from microdc.energy import ledger
 from microdc.energy.reservations import sync_reservations
 from microdc.energy.scrape import Scraper
@@ -16,9 +19,16 @@ def energy_ledger() -> int:
     return ledger.update()
 
 
+def alert_cycle() -> int:
+    """Rules first, so the notifications routed next see this cycle's states."""
+    evaluation.evaluate()
+    return routing.route()
+
+
 def default_jobs() -> list[Job]:
     poller = Poller()
     scraper = Scraper()
+    deliverer = delivery.Deliverer()
     return [
         Job("meter polling", 1, poller.tick),
         # Ticks every second; a round of scrapes starts every MICRODC_MODEL_SCRAPE_SECONDS (energy.scrape).
@@ -28,4 +38,7 @@ def default_jobs() -> list[Job]:
         Job("energy ledger", 30, energy_ledger),
         Job("energy ledger retention", 3600, ledger.prune),
         Job("interrupted provisioning jobs", 15, recover_interrupted),
+        Job("alert rules", settings.MICRODC_ALERT_EVAL_SECONDS, alert_cycle),
+        Job("alert notifications", 1, deliverer.tick),
+        Job("alert retention", 3600, retention.prune),
     ]
