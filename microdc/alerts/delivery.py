@@ -111,7 +111,7 @@ def _claim(now: datetime.datetime, lease: datetime.timedelta, limit: int) -> lis
         return ids
 
 
-def _deliver_one(pk: int, close: bool = True) -> bool:
+def _deliver_one(pk: int, close: bool = True, now: datetime.datetime | None = None) -> bool:
     """Send one claimed notification and record the attempt (close: on a pool thread, which owns its
     connection)."""
     try:
@@ -125,15 +125,15 @@ def _deliver_one(pk: int, close: bool = True) -> bool:
             ok, code, error = False, exc.status_code, str(exc)[:MAX_ERROR_CHARS]
         except (KeyError, ValueError, TypeError) as exc:  # a receiver misconfigured since the row was made
             ok, error = False, f"receiver {receiver.name}: {type(exc).__name__}: {exc}"[:MAX_ERROR_CHARS]
-        _record(notification, ok, code, error, time.perf_counter() - started)
+        _record(notification, ok, code, error, time.perf_counter() - started, now or timezone.now())
         return ok
     finally:
         if close:
             close_old_connections()
 
 
-def _record(notification: Notification, ok: bool, code: int | None, error: str, seconds: float) -> None:
-    now = timezone.now()
+def _record(notification: Notification, ok: bool, code: int | None, error: str, seconds: float,
+            now: datetime.datetime) -> None:
     with transaction.atomic():
         DeliveryAttempt.objects.create(notification=notification, at=now, ok=ok, status_code=code, error=error,
                                        duration_seconds=seconds)
@@ -157,13 +157,13 @@ def _record(notification: Notification, ok: bool, code: int | None, error: str, 
 
 def deliver_due(now: datetime.datetime | None = None, limit: int = BATCH) -> int:
     """Send what is due, one after another in this thread (tests, commands); returns how many were delivered."""
-    ids = _claim(now or timezone.now(), _lease(), limit)
-    return sum(_deliver_one(pk, close=False) for pk in ids)
+    now = now or timezone.now()
+    return sum(_deliver_one(pk, close=False, now=now) for pk in _claim(now, _lease(), limit))
 
 
 def _lease() -> datetime.timedelta:
     timeout = max((r.timeout_seconds for r in Receiver.objects.all()), default=10.0)
-    return datetime.timedelta(seconds=timeout + 30)
+    return datetime.timedelta(seconds=timeout + 5)  # a send takes at most its timeout
 
 
 class Deliverer:
