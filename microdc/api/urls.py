@@ -4,6 +4,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
 
+from microdc.alerts.api import urls as alerts_urls
 from microdc.core.api import urls as core_urls
 from microdc.energy.api import urls as energy_urls
 from microdc.facility.api import urls as facility_urls
@@ -11,7 +12,7 @@ from microdc.nodes.api import urls as nodes_urls
 from microdc.provisioning.api import urls as provisioning_urls
 from microdc.telemetry.api import urls as telemetry_urls
 
-APP_URLS = [core_urls, nodes_urls, telemetry_urls, facility_urls, provisioning_urls, energy_urls]
+APP_URLS = [core_urls, nodes_urls, telemetry_urls, facility_urls, provisioning_urls, energy_urls, alerts_urls]
 
 router = DefaultRouter()
 for app_urls in APP_URLS:

@@ -64,7 +64,7 @@ POLICIES: dict[str, Policy] = {
     "alerts.alert": HISTORY,
     "alerts.silence": Policy(add=Role.OPERATOR, change=Role.OPERATOR, delete=Role.OPERATOR,
                              in_admin=frozenset({"view"})),
-    "alerts.receiver": INVENTORY,
+    "alerts.receiver": Policy(view=Role.ADMIN),  # receivers hold addresses and endpoints: admins only
     "alerts.notificationgroup": Policy(view=Role.ADMIN, add=None, change=None, delete=None),
     "alerts.notification": Policy(view=Role.ADMIN, add=None, change=None, delete=None),
     "alerts.deliveryattempt": Policy(view=Role.ADMIN, add=None, change=None, delete=None),
