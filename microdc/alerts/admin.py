@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from microdc.core.admin import AuditedModelAdmin
+from microdc.core.admin import AuditedModelAdmin, PolicyPermissions
 
 from .models import Alert, AlertRule, DeliveryAttempt, Notification, Receiver, Silence
 
@@ -34,14 +34,11 @@ class ReceiverAdmin(AuditedModelAdmin):
     exclude = ["secret"]
 
 
-class DeliveryAttemptInline(admin.TabularInline):
+class DeliveryAttemptInline(PolicyPermissions, admin.TabularInline):
     model = DeliveryAttempt
     extra = 0
     can_delete = False
     readonly_fields = ["at", "ok", "status_code", "error", "duration_seconds"]
-
-    def has_add_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(Notification)
