@@ -13,7 +13,7 @@ from microdc.nodes.models import Node, Rack, Site
 from . import provisioning
 
 MODELS = {"site": lambda: Site, "rack": lambda: Rack, "node": lambda: Node, "job": lambda: provisioning.model("Job"),
-          "deployment": lambda: provisioning.model("Deployment")}
+          "deployment": lambda: provisioning.model("Deployment"), "alerts": lambda: Site}
 
 
 def joinable(user, groups: list[str]) -> set[str]:

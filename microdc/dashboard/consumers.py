@@ -29,7 +29,7 @@ from .coalesce import merge
 
 log = logging.getLogger(__name__)
 
-GROUP_PATTERN = re.compile(r"^(site|rack|node|job|deployment)\.[0-9]{1,18}$")
+GROUP_PATTERN = re.compile(r"^(site|rack|node|job|deployment|alerts)\.[0-9]{1,18}$")
 MAX_GROUPS = 64
 SEND_INTERVAL = float(getattr(settings, "MICRODC_LIVE_SEND_INTERVAL", 0.25))
 CLOSE_UNAUTHENTICATED = 4401

@@ -1,4 +1,4 @@
-"""A site at a glance: node counts, power now, PUE, meters and alarms, for the overview and facility pages.
+"""A site at a glance: node counts, power now, PUE, meters and firing alerts, for the overview and facility pages.
 
 Built from the database (so it also shows what other processes wrote, e.g. meter readings stored by the
 worker), on page load and every few seconds for each site someone watches (see watches.py).
@@ -7,10 +7,10 @@ worker), on page load and every few seconds for each site someone watches (see w
 from django.core.cache import cache
 from django.utils import timezone
 
+from microdc.alerts.selectors import active_alarms, critical_banner
 from microdc.nodes.models import Site
 
 from . import facility
-from .alarms import site_alarms
 from .selectors import SiteState, iso, load_site, node_counts, site_power
 
 CACHE_SECONDS = 4
@@ -40,7 +40,9 @@ def summarize(state: SiteState, windows: tuple[str, ...] = ("5m", "24h")) -> dic
         "meters": {str(v["id"]): meter_brief(v) for v in meter_views},
         "health": {str(k): v for k, v in (health or {}).items()},
         "health_problem": health_problem,
-        "alarms": site_alarms(node_views, meter_views, health),
+        # The stored alerts (microdc.alerts): the same ones the alerts page, /api/v1/alerts/ and receivers see.
+        "alarms": active_alarms(state.site.pk),
+        "critical": critical_banner(state.site.pk),
     }
 
 

@@ -9,6 +9,7 @@ urlpatterns = [
     path("racks/<int:pk>/", views.rack, name="rack"),
     path("nodes/<int:pk>/", views.node, name="node"),
     path("facility/", views.facility_page, name="facility"),
+    path("alerts/", views.alerts_page, name="alerts"),
     path("energy/", views.energy_page, name="energy"),
     path("deployments/<int:pk>/", views.deployment, name="deployment"),
     path("jobs/", views.jobs, name="jobs"),

@@ -14,6 +14,9 @@ from django.http import Http404, JsonResponse
 from django.shortcuts import get_object_or_404, render
 from django.views.decorators.http import require_GET
 
+from microdc.alerts.conditions.gpu import BAD_THROTTLE
+from microdc.alerts.models import Alert, Silence
+from microdc.alerts.selectors import active_alarms, board, critical_banner
 from microdc.core import policy
 from microdc.core.models import AuditEvent
 from microdc.energy import series
@@ -21,7 +24,6 @@ from microdc.nodes.models import FacilityMeter, Node, Rack, Site
 from microdc.telemetry.models import Source
 
 from . import energy, facility, provisioning
-from .alarms import BAD_THROTTLE, node_alarms
 from .charts import ChartError, chart, labelled
 from .selectors import (
     accelerator_extremes,
@@ -73,7 +75,7 @@ def _context(request, page: str, site: Site | None, groups: list[str], **extra) 
     }
     live.update(extra.pop("live", {}))
     return {"page": page, "site": site, "sites": list(Site.objects.order_by("name").only("pk", "name", "slug")),
-            "kiosk": kiosk, "live": live, **extra}
+            "kiosk": kiosk, "live": live, "critical": critical_banner(site.pk if site else None), **extra}
 
 
 @login_required
@@ -155,7 +157,8 @@ def node(request, pk: int):
     for deployment in deployments or ():
         deployment["jpt"] = per_token.get(deployment["id"])
     return render(request, "dashboard/node.html", _context(
-        request, "node", node_obj.rack.site, [f"node.{pk}"], node=node_obj, view=view, alarms=node_alarms([view]),
+        request, "node", node_obj.rack.site, [f"node.{pk}"], node=node_obj, view=view,
+        alarms=active_alarms(node_obj.rack.site_id, node=node_obj.hostname),
         deployments=deployments,
         live={"node": pk, "nodes": {str(pk): view}, "throttleWords": THROTTLE_WORDS,
               "badThrottle": sorted(BAD_THROTTLE)}))
@@ -345,3 +348,15 @@ def chart_meter(request, pk: int):
         return chart(metric, window, labelled(items), reporter={"meter_id": meter.pk})
 
     return _chart_response(f"microdc:dashboard:chart:meter:{pk}:{metric}:{window}", window, build)
+
+
+@login_required
+def alerts_page(request):
+    """Alerts as stored: open ones first by severity, since when, acknowledged by whom; the last day's resolved."""
+    site = _site(request)
+    alerts = board(site.pk if site else None)
+    groups = [f"alerts.{site.pk}"] if site else []
+    return render(request, "dashboard/alerts.html", _context(
+        request, "alerts", site, groups, board=alerts,
+        may_ack=policy.allows(request.user, Alert, "view"), may_silence=policy.allows(request.user, Silence, "add"),
+        live={"board": alerts, "mayAck": True, "maySilence": policy.allows(request.user, Silence, "add")}))

@@ -2,7 +2,8 @@
 
 Some changes announce nothing in this process: meter readings stored by the worker, a node going silent, a PUE
 window moving on, job events written by the worker when the in-memory layer cannot carry them across, the energy
-ledger the worker updates. For each ``site.<id>``, ``job.<id>`` and ``deployment.<id>`` group that at least one
+ledger the worker updates, the alerts the worker evaluates. For each ``site.<id>``, ``job.<id>``,
+``deployment.<id>`` and ``alerts.<site id>`` group that at least one
 client of this process has joined, one task re-reads the database every few seconds and delivers the result to
 those clients. It bypasses the channel layer on purpose: every web process refreshes for its own clients from the
 same database, so nothing is sent twice.
@@ -19,6 +20,8 @@ from typing import Protocol
 
 from django.conf import settings
 
+from microdc.alerts import selectors as alert_selectors
+
 from . import db, energy, provisioning
 from .summary import site_summary
 
@@ -27,6 +30,7 @@ log = logging.getLogger(__name__)
 SITE_INTERVAL = float(getattr(settings, "MICRODC_LIVE_SITE_INTERVAL", 5.0))
 JOB_INTERVAL = float(getattr(settings, "MICRODC_LIVE_JOB_INTERVAL", 1.0))
 ENERGY_INTERVAL = settings.MICRODC_LIVE_ENERGY_INTERVAL
+ALERTS_INTERVAL = 2.0  # one cheap query (the newest change) per look
 NUDGE_GAP = 2.0
 SITE_INTERVAL = 3600.0 if __import__("os").environ.get("BENCH_NOWATCH") else SITE_INTERVAL
 
@@ -113,10 +117,33 @@ class DeploymentRefresh:
         return {"energy": figures}
 
 
+class AlertsRefresh:
+    """A site's alert board, sent when any of its alerts changed (the evaluator runs in the worker)."""
+
+    interval = ALERTS_INTERVAL
+    repeat_last = True
+
+    def __init__(self, site_id: int):
+        self.site_id = site_id
+        self.seen: str | None = None
+
+    async def start(self) -> None:
+        return None
+
+    def __call__(self, fresh: bool = False) -> dict | None:
+        current = alert_selectors.stamp(self.site_id)
+        if current == self.seen and not fresh:
+            return None
+        self.seen = current
+        return {"board": alert_selectors.board(self.site_id)}
+
+
 def refresher_for(group: str):
     kind, _, ident = group.partition(".")
     if kind == "site":
         return SiteRefresh(int(ident))
+    if kind == "alerts":
+        return AlertsRefresh(int(ident))
     if kind == "job" and provisioning.model("JobEvent") is not None:
         return JobRefresh(int(ident))
     if kind == "deployment" and provisioning.model("Deployment") is not None:

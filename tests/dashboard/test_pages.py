@@ -13,6 +13,8 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from microdc.alerts.evaluation import evaluate
+from microdc.alerts.models import AlertRule
 from microdc.dashboard import provisioning
 from microdc.nodes.models import Accelerator, Node
 from microdc.telemetry.ingest import ingest_batch
@@ -192,12 +194,14 @@ def test_node_page_shows_throttle_reasons_in_words_and_agent_last_seen(client, u
     body = gpu_batch(node, {0: {"temperature_celsius": 91.0}, 1: {}})
     body["samples"][0]["devices"][0]["throttle_reasons"] = ["sw_thermal_slowdown", "sw_power_cap"]
     ingest_batch(node, body)
+    AlertRule.objects.filter(key="gpu_temperature_high").update(for_seconds=0)
+    evaluate()  # what the worker does every few seconds
     client.force_login(users["viewer"])
     html = client.get(f"/nodes/{node.pk}/").content.decode()
     assert "too hot: driver slowing clocks" in html and "power cap (drawing its power limit)" in html
     assert "not throttled" in html  # GPU 1
     assert "reporting" in html and "Last seen" in html
-    assert "91 °C (alarm at 85 °C)" in html  # the node's own alarms
+    assert "gpu-01 GPU 0 at 91 °C (alarm at 85 °C)" in html  # the node's own firing alerts
 
 
 @pytest.mark.django_db
@@ -220,15 +224,17 @@ def test_overview_lists_alarms_and_counts_nodes(client, users, small_site):
     AgentState.objects.create(node=n2, last_seen=timezone.now() - datetime.timedelta(minutes=10))
     Node.objects.create(hostname="gpu-03", management_address="10.0.0.13", rack=small_site["racks"][0],
                         position_u=20, status=Node.Status.MAINTENANCE)
+    AlertRule.objects.filter(key="gpu_temperature_high").update(for_seconds=0)
+    evaluate()  # what the worker does every few seconds
     client.force_login(users["viewer"])
     html = client.get("/").content.decode()
     assert re.search(r'id="nodes-up">1<', html) and re.search(r'id="nodes-down">1<', html)
     assert "1 in maintenance" in html
     alarms = re.search(r'<ul class="alarms" id="alarms">.*?</ul>', html, re.S).group(0)
-    assert "gpu-02</a>: agent silent since" in alarms
-    assert "3 uncorrectable memory errors" in alarms
-    assert "88 °C (alarm at 85 °C)" in alarms
-    severities = re.findall(r'class="alarm (\w+)"', alarms)
+    assert "gpu-02: agent silent since" in alarms
+    assert "gpu-01 GPU 0: 3 uncorrectable memory errors" in alarms
+    assert "gpu-01 GPU 1 at 88 °C (alarm at 85 °C)" in alarms
+    severities = re.findall(r'class="alarm (\w+) ', alarms)
     assert severities.count("critical") == 2 and severities == sorted(severities)  # critical first
     assert "gpu-03" not in alarms  # maintenance is not an alarm
 

@@ -2,8 +2,9 @@
 
 from django import template
 
+from microdc.alerts.conditions.gpu import BAD_THROTTLE
+
 from .. import words
-from ..alarms import BAD_THROTTLE
 from ..figures import figure_text
 from ..words import throttle_word
 

@@ -148,8 +148,26 @@
   const needed = groups.size > 0; // a page that shows nothing live (the job list) opens no socket
   if (!needed && statusEl) statusEl.hidden = true;
 
+  /* The critical banner every page carries: count and the worst summary, from a site summary
+     ({count, unacknowledged, summary}) or a list of firing critical alerts (the alerts page's board). */
+  const critical = document.getElementById("critical-banner");
+  function renderCritical(info) {
+    if (!critical) return;
+    if (Array.isArray(info)) {
+      info = { count: info.length, unacknowledged: info.filter((a) => !a.acknowledged_by).length,
+               summary: info.length ? info[0].text : "" };
+    }
+    critical.hidden = !info.count;
+    critical.classList.toggle("unacknowledged", info.unacknowledged > 0);
+    critical.querySelector('[data-critical="count"]').textContent = String(info.count);
+    critical.querySelector('[data-critical="noun"]').textContent = info.count === 1 ? "critical alert" : "critical alerts";
+    critical.querySelector('[data-critical="summary"]').textContent = info.summary;
+  }
+  handlers.push((group, data) => { if (data && data.summary && data.summary.critical) renderCritical(data.summary.critical); });
+
   window.MDC.live = {
     cfg,
+    critical: renderCritical,
     serverNow,
     ageSeconds,
     /** handler(group, data) for every update of every group this page joined. */

@@ -97,14 +97,18 @@
     }
     for (const alarm of alarms) {
       const li = document.createElement("li");
-      li.className = `alarm ${alarm.severity}`;
+      li.className = `alarm ${alarm.severity} ${alarm.state}`;
       const sev = document.createElement("span");
       sev.className = "sev";
       sev.textContent = alarm.severity;
-      const subject = document.createElement(alarm.link ? "a" : "span");
-      if (alarm.link) subject.href = alarm.link;
-      subject.textContent = alarm.subject;
-      li.append(sev, " ", subject, `: ${alarm.text}`);
+      const text = document.createElement(alarm.link ? "a" : "span");
+      if (alarm.link) text.href = alarm.link;
+      text.textContent = alarm.text;
+      const meta = document.createElement("span");
+      meta.className = "small muted";
+      meta.textContent = ` since ${fmt.when(alarm.since)}` + (alarm.state === "nodata" ? " · no data now" : "")
+        + (alarm.acknowledged_by ? ` · acknowledged by ${alarm.acknowledged_by}` : "");
+      li.append(sev, " ", text, meta);
       list.appendChild(li);
     }
     text("alarm-count", String(alarms.length));
