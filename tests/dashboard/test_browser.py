@@ -299,3 +299,33 @@ def test_a_lost_connection_is_shown_and_the_page_reconnects_by_itself(page, appl
     expect(page.locator('.acc dd[data-metric="temperature_celsius"]').first).to_have_text("55.5 °C",
                                                                                           timeout=LIVE_TIMEOUT_MS)
     assert_not_reloaded(page)
+
+
+def test_the_alerts_page_follows_the_worker_and_a_viewer_acknowledges(page, appliance):
+    """A GPU starts counting uncorrectable memory errors; the worker's evaluation (run here as the worker would)
+    makes it a critical alert: the open alerts page shows it without a reload, the critical banner appears, and a
+    viewer acknowledges it from the page."""
+    from playwright.sync_api import expect
+
+    seed = appliance.seed
+    hostname = next(h for h in seed["nodes"] if h not in seed["quiet_nodes"])
+    open_live(page, f"{appliance.url}/alerts/?site={seed['site_slug']}")
+    post(appliance, hostname, ecc_uncorrected_errors_total=4)
+    appliance._run([PYTHON, "manage.py", "evaluate_alerts"], "evaluate alerts")
+    row = page.locator(".alert-row.critical", has_text=f"{hostname} GPU 0: 4 uncorrectable memory errors")
+    expect(row).to_be_visible(timeout=6000)
+    banner = page.locator("#critical-banner")
+    expect(banner).to_be_visible()
+    expect(banner).to_have_class(re.compile("unacknowledged"))
+    shoot(page, "alerts")
+    row.locator(".ack-form input[name=comment]").fill("swapping the card tonight")
+    row.locator(".ack-form button").click()
+    acked = page.locator(".alert-row.critical", has_text="4 uncorrectable memory errors").first
+    expect(acked.locator(".acked")).to_contain_text("acknowledged by viewer", timeout=6000)
+    expect(acked.locator(".acked")).to_contain_text("swapping the card tonight")
+    assert_not_reloaded(page)
+    # The kiosk overview shows the same stored alert in its panel, and the banner, from across the room.
+    page.goto(f"{appliance.url}/?site={seed['site_slug']}&kiosk=1")
+    expect(page.locator("#alarms")).to_contain_text("4 uncorrectable memory errors")
+    expect(page.locator("#critical-banner")).to_be_visible()
+    shoot(page, "overview-kiosk-critical")

@@ -25,10 +25,14 @@
     const li = el("li", `alert-row ${a.severity} ${a.state}`);
     li.dataset.alert = a.id;
     const main = el("div", "alert-main");
-    const subject = el(a.link ? "a" : "span", "", a.subject);
-    if (a.link) subject.href = a.link;
-    main.append(el("span", "sev", a.severity), " ", el("span", "state", a.state), " ", subject, ": ",
-      el("span", "text", a.text));
+    const text = el(a.link ? "a" : "span", "text", a.text);
+    if (a.link) text.href = a.link;
+    main.append(el("span", "sev", a.severity), " ", el("span", "state", a.state), " ", text);
+    if (a.labels.simulated === "true") {
+      const badge = el("span", "badge sim", "simulated");
+      badge.title = "Stands in for hardware that is not present";
+      main.append(" ", badge);
+    }
     const meta = el("div", "alert-meta small muted");
     meta.append(el("span", "", a.name), " · ", el("span", "", "since "), time(a.since));
     if (a.ends_at) meta.append(" · resolved ", time(a.ends_at));

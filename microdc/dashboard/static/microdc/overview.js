@@ -108,7 +108,15 @@
       meta.className = "small muted";
       meta.textContent = ` since ${fmt.when(alarm.since)}` + (alarm.state === "nodata" ? " · no data now" : "")
         + (alarm.acknowledged_by ? ` · acknowledged by ${alarm.acknowledged_by}` : "");
-      li.append(sev, " ", text, meta);
+      li.append(sev, " ", text);
+      if (alarm.labels && alarm.labels.simulated === "true") {
+        const badge = document.createElement("span");
+        badge.className = "badge sim";
+        badge.title = "Stands in for hardware that is not present";
+        badge.textContent = "simulated";
+        li.append(" ", badge);
+      }
+      li.append(meta);
       list.appendChild(li);
     }
     text("alarm-count", String(alarms.length));
