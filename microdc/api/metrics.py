@@ -9,6 +9,7 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import choose_encoder
 from prometheus_client.registry import Collector
 
+from microdc.alerts.prometheus import AlertsCollector
 from microdc.energy.prometheus import EnergyCollector
 from microdc.facility.prometheus import FacilityCollector
 from microdc.telemetry.prometheus import MicrodcCollector, SkippedValues
@@ -22,6 +23,7 @@ class _Scrape(Collector):
         yield from MicrodcCollector(skipped).collect()
         yield from FacilityCollector(skipped).collect()
         yield from EnergyCollector(skipped).collect()
+        yield from AlertsCollector().collect()
         yield skipped.family()
 
 

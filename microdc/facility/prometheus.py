@@ -10,13 +10,27 @@ from prometheus_client.registry import Collector
 
 from microdc.nodes.models import FacilityMeter, Site
 from microdc.telemetry.models import Source
-from microdc.telemetry.prometheus import SkippedValues
+from microdc.telemetry.prometheus import MetricFamilies, SkippedValues
 
 from .health import meter_status
 from .pue import WINDOWS, site_pue
 from .readings import meter_source_key
 
 METER_LABELS = ["site", "meter", "kind", "boundary"]
+# Every quantity of every channel, as the meter reports it (UPS on battery, runtime, currents, temperatures,
+# coolant flow, leaks...), for alerting rules in Prometheus itself (monitoring/prometheus/microdc.rules.yml).
+CHANNEL_LABELS = ["site", "meter", "kind", "channel"]
+CHANNEL_HELP = {
+    "on_battery": "1 while the UPS runs on battery",
+    "battery_runtime_seconds": "UPS battery runtime left at the present load",
+    "battery_charge_ratio": "UPS battery charge (0-1)",
+    "load_ratio": "Load as a share of capacity (0-1); pumps: speed",
+    "current_amperes": "Current on the channel",
+    "power_watts": "Power on the channel",
+    "temperature_celsius": "Temperature on the channel (cooling: supply and return)",
+    "flow_liters_per_minute": "Coolant flow",
+    "leak_detected": "1 while a leak detector reports liquid",
+}
 PUE_CACHE_SECONDS = 15
 
 
@@ -65,7 +79,27 @@ class FacilityCollector(Collector):
                     if value is not None:
                         family.add_sample(name, named, value)
         yield from (power, energy, up, age)
+        yield from self._channels(meters, sources, now)
         yield from _pue_families(self.skipped)
+
+    def _channels(self, meters, sources, now) -> Iterator:
+        channels = MetricFamilies("microdc_meter", CHANNEL_LABELS, CHANNEL_HELP, self.skipped)
+        rating = GaugeMetricFamily("microdc_meter_breaker_rating_amperes",
+                                   "Rated current of the breaker behind the channel (inventory)", labels=CHANNEL_LABELS)
+        by_meter: dict[int, list[Source]] = {}
+        for source in sources.values():
+            by_meter.setdefault(source.meter_id, []).append(source)
+        for meter in meters:
+            for channel, amperes in sorted((meter.breaker_ratings_amperes or {}).items()):
+                rating.add_metric([meter.site.slug, meter.name, meter.kind, channel], float(amperes))
+            if meter_status(meter, now)["stale"]:
+                continue  # never a frozen last value
+            for source in by_meter.get(meter.pk, ()):
+                labels = [meter.site.slug, meter.name, meter.kind, source.sensor]
+                for metric, value in source.last_values.items():
+                    channels.add(metric, labels, value, meter.simulated)
+        yield from channels.families.values()
+        yield rating
 
 
 def _pue_families(skipped: SkippedValues):

@@ -68,7 +68,7 @@ class SkippedValues:
         return skipped
 
 
-class _Families:
+class MetricFamilies:
     """Metric families created on first use, keyed by name, with per-sample label sets."""
 
     def __init__(self, prefix: str, labels: list[str], help_text: dict[str, str], skipped: SkippedValues):
@@ -102,8 +102,8 @@ class MicrodcCollector(Collector):
     def collect(self) -> Iterator:
         now = timezone.now()
         cutoff = now - stale_after()
-        gpus = _Families("microdc_gpu", GPU_LABELS, GPU_HELP, self.skipped)
-        sensors = _Families("microdc_node_sensor", SENSOR_LABELS, {}, self.skipped)
+        gpus = MetricFamilies("microdc_gpu", GPU_LABELS, GPU_HELP, self.skipped)
+        sensors = MetricFamilies("microdc_node_sensor", SENSOR_LABELS, {}, self.skipped)
         throttle = GaugeMetricFamily("microdc_gpu_clock_event_active",
                                      "Clock-event (throttle) reason active on the accelerator (1)",
                                      labels=[*GPU_LABELS, "reason"])

@@ -62,6 +62,10 @@ def test_unrenderable_values_are_skipped_and_counted(client, node, site):
         (("family", "microdc_gpu_temperature_celsius"), ("reason", "out_of_range")): 1.0,
         (("family", "microdc_gpu_utilization_ratio"), ("reason", "not_a_number")): 1.0,
         (("family", "microdc_facility_power_watts"), ("reason", huge_float)): 1.0,
+        # The same meter channel again, as the per-channel families show every quantity.
+        (("family", "microdc_meter_power_watts"), ("reason", huge_float)): 1.0,
+        (("family", "microdc_meter_temperature_celsius"), ("reason", "out_of_range")): 1.0,
+        (("family", "microdc_meter_utilization_ratio"), ("reason", "not_a_number")): 1.0,
     }
     # Everything else of the same sources is still there.
     assert [v for (name, _), v in found.items() if name == "microdc_gpu_memory_used_bytes"] == [1.0]
