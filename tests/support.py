@@ -83,3 +83,46 @@ def shared_database_url() -> str:
     if connection.vendor == "sqlite":
         return f"sqlite:///{db['NAME']}"
     return f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
+
+
+class PrometheusServer:
+    """Debian's Prometheus on a loopback port, scraping `targets` ("host:port") every second, with optional rule
+    files; `query(promql)` answers from its HTTP API (a starting server answers 503 in plain text)."""
+
+    def __init__(self, tmp_path, targets: list[str], rule_files: tuple = (), metrics_token: str = ""):
+        self.binary = require_binary("prometheus", "prometheus")
+        self.port = free_port()
+        self.dir = tmp_path / f"prometheus-{self.port}"
+        self.dir.mkdir()
+        auth = f"    authorization: {{credentials: '{metrics_token}'}}\n" if metrics_token else ""
+        rules = "".join(f"  - {path}\n" for path in rule_files)
+        (self.dir / "prometheus.yml").write_text(
+            "global: {scrape_interval: 1s, evaluation_interval: 1s}\n"
+            + (f"rule_files:\n{rules}" if rules else "")
+            + "scrape_configs:\n  - job_name: microdc\n    metrics_path: /metrics\n" + auth
+            + f"    static_configs: [{{targets: {targets!r}}}]\n")
+        self.process: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def __enter__(self) -> PrometheusServer:
+        self.process = subprocess.Popen(
+            [self.binary, f"--config.file={self.dir / 'prometheus.yml'}", f"--storage.tsdb.path={self.dir / 'tsdb'}",
+             f"--web.listen-address=127.0.0.1:{self.port}", "--log.level=warn"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        wait_for_port(self.port, self.process, timeout=30)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        stop_process(self.process, timeout=20)
+
+    def query(self, promql: str) -> dict:
+        """The API's answer ({"status", "data"} or {"status": "error", "error"}); raises while it starts."""
+        import httpx
+
+        response = httpx.get(f"{self.url}/api/v1/query", params={"query": promql}, timeout=10)
+        if response.headers.get("content-type", "").startswith("application/json"):
+            return response.json()
+        raise RuntimeError(f"Prometheus not ready: HTTP {response.status_code} {response.text[:100]}")
