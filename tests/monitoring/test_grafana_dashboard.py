@@ -89,7 +89,8 @@ def seed(site, rack, live_appliance) -> None:
         t, it = t + datetime.timedelta(seconds=30), it + 1500.0 * 30
     store_meter_readings(ups, now, [Reading("battery_runtime_seconds", 1800.0, "output"),
                                     Reading("on_battery", 0.0, "output"),
-                                    Reading("battery_charge_ratio", 1.0, "output"), Reading("load_ratio", 0.4, "output")])
+                                    Reading("battery_charge_ratio", 1.0, "output"),
+                                    Reading("load_ratio", 0.4, "output")])
     store_meter_readings(cdu, now, [Reading("temperature_celsius", 18.0, "secondary.1.supply"),
                                     Reading("flow_liters_per_minute", 40.0, "secondary.1"),
                                     Reading("leak_detected", 0.0, "leak.1")])
