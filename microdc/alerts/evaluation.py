@@ -5,7 +5,7 @@ Prometheus and Grafana do:
 - *pending* for `for` seconds: *firing* (startsAt); a pending alert whose condition clears is dropped, as
   Prometheus drops it: it never fired, so nobody was told;
 - *firing*, condition false: stays firing until it has been false for `keep_firing_for` (against flapping),
-  then *resolved* (endsAt);
+  then *resolved* (endsAt); a firing alert whose condition is true again just goes on;
 - data missing (a silent agent, a stale channel) while open: *nodata*, never a silent resolve; when data
   returns the alert goes back to firing (or pending) or resolves;
 - an open alert whose thing or rule is gone (retired, deleted, disabled): resolved.
@@ -30,7 +30,8 @@ from .snapshot import Snapshot
 COMPARE = {">": operator.gt, ">=": operator.ge, "<": operator.lt, "<=": operator.le, "==": operator.eq,
            "!=": operator.ne}
 State = Alert.State
-WRITTEN = ["state", "value", "annotations", "url", "site", "starts_at", "ends_at", "last_true_at",
+# What a cycle writes when an alert changed; last_evaluated_at alone goes in one UPDATE for every alert seen.
+WRITTEN = ["state", "value", "annotations", "url", "site", "starts_at", "ends_at", "false_since",
            "last_evaluated_at", "nodata_since", "updated"]
 
 
@@ -58,6 +59,7 @@ class _Cycle:
         self.seen: set[tuple] = set()
         self.new: list[Alert] = []
         self.changed: dict[int, Alert] = {}
+        self.evaluated: list[int] = []
         self.dropped: list[int] = []
 
     def observe_rule(self, rule: AlertRule, snapshot: Snapshot) -> None:
@@ -89,12 +91,13 @@ class _Cycle:
             rule=rule, fingerprint=fingerprint(labels), labels=labels, annotations=annotations,
             severity=labels["severity"], state=State.FIRING if firing else State.PENDING, value=obs.value,
             site_id=obs.site_id, url=obs.url, active_at=self.now, starts_at=self.now if firing else None,
-            last_true_at=self.now, last_evaluated_at=self.now, updated=self.now))
+            last_evaluated_at=self.now, updated=self.now))
         self.result.opened += 1
         self.result.fired += firing
 
     def _step(self, rule: AlertRule, alert: Alert, holds: bool | None, obs, annotations: dict) -> None:
-        now, before = self.now, (alert.state, alert.value)
+        now = self.now
+        before = (alert.state, alert.value, alert.annotations, alert.url, alert.site_id, alert.false_since)
         alert.value = obs.value if obs.value is not None else alert.value
         alert.annotations, alert.url, alert.site_id, alert.last_evaluated_at = annotations, obs.url, obs.site_id, now
         if holds is None:
@@ -102,7 +105,7 @@ class _Cycle:
                 alert.state, alert.nodata_since = State.NODATA, now
                 self.result.nodata += 1
         elif holds:
-            alert.last_true_at, alert.nodata_since = now, None
+            alert.false_since, alert.nodata_since = None, None
             due = (now - alert.active_at).total_seconds() >= rule.for_seconds
             if alert.starts_at is not None or due:
                 if alert.starts_at is None:
@@ -114,13 +117,18 @@ class _Cycle:
         elif alert.starts_at is None:
             self._drop(alert)
             return
-        elif alert.state == State.NODATA or \
-                (now - (alert.last_true_at or now)).total_seconds() >= rule.keep_firing_for_seconds:
+        elif alert.state == State.NODATA:
             self._resolve(alert)
             return
-        if (alert.state, alert.value) != before:
+        else:
+            alert.false_since = alert.false_since or now
+            if (now - alert.false_since).total_seconds() >= rule.keep_firing_for_seconds:
+                self._resolve(alert)
+                return
+        self.evaluated.append(alert.pk)
+        if (alert.state, alert.value, alert.annotations, alert.url, alert.site_id, alert.false_since) != before:
             alert.updated = now
-        self.changed[alert.pk] = alert
+            self.changed[alert.pk] = alert
 
     def _resolve(self, alert: Alert, why: str = "") -> None:
         alert.state, alert.ends_at, alert.nodata_since = State.RESOLVED, self.now, None
@@ -146,6 +154,9 @@ class _Cycle:
         with transaction.atomic():
             Alert.objects.bulk_create(self.new, ignore_conflicts=True)
             Alert.objects.bulk_update(list(self.changed.values()), WRITTEN)
+            unchanged = [pk for pk in self.evaluated if pk not in self.changed]
+            if unchanged:
+                Alert.objects.filter(pk__in=unchanged).update(last_evaluated_at=self.now)
             Alert.objects.filter(pk__in=self.dropped).delete()
 
 

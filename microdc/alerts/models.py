@@ -108,7 +108,8 @@ class Alert(models.Model):
     active_at = models.DateTimeField(help_text="When the condition first held (pending began).")
     starts_at = models.DateTimeField(null=True, blank=True, help_text="When it began firing (startsAt).")
     ends_at = models.DateTimeField(null=True, blank=True, help_text="When it resolved (endsAt).")
-    last_true_at = models.DateTimeField(null=True, blank=True, help_text="Last evaluation with the condition true.")
+    false_since = models.DateTimeField(null=True, blank=True,
+                                       help_text="Firing, its condition false since (keep_firing_for counts from it).")
     last_evaluated_at = models.DateTimeField()
     nodata_since = models.DateTimeField(null=True, blank=True)
     acknowledged_at = models.DateTimeField(null=True, blank=True)

@@ -5,6 +5,7 @@ figures are computed only when an enabled rule asks, once per window per cycle."
 import datetime
 from collections import defaultdict
 from functools import cached_property
+from typing import NamedTuple
 
 from django.conf import settings
 from django.urls import reverse
@@ -12,6 +13,25 @@ from django.urls import reverse
 from microdc.facility.health import meter_status
 from microdc.nodes.models import Accelerator, FacilityMeter, Node, Site
 from microdc.telemetry.models import MODEL_SERVER_KEY_PREFIX, AgentState, Source
+
+
+class Reading(NamedTuple):
+    """A source's latest values, as the rules read them (plain tuples: thousands per cycle)."""
+
+    owner_id: int | None  # node (sensors), accelerator (GPUs) or meter (channels)
+    sensor: str
+    last_ts: datetime.datetime | None
+    last_values: dict
+    last_attributes: dict
+
+
+class Gpu(NamedTuple):
+    pk: int
+    node_id: int
+    index: int
+    uuid: str
+    kind: str
+    simulated: bool
 
 
 class Snapshot:
@@ -22,24 +42,32 @@ class Snapshot:
         self.nodes = {n.pk: n for n in Node.objects.live().exclude(status=Node.Status.DECOMMISSIONED)
                       .select_related("rack")}
         self.agents = {a.node_id: a for a in AgentState.objects.filter(node_id__in=self.nodes)}
-        self.accelerators = [a for a in Accelerator.objects.live().order_by("node_id", "index")
-                             if a.node_id in self.nodes]
-        self.gpu_sources: dict[int, Source] = {}
-        self.sensor_sources: dict[int, list[Source]] = defaultdict(list)
-        for source in (Source.objects.filter(node_id__in=self.nodes).exclude(key__startswith=MODEL_SERVER_KEY_PREFIX)
-                       .only("node_id", "accelerator_id", "sensor", "last_ts", "last_values", "last_attributes",
-                             "simulated")):
-            if source.accelerator_id is not None:
-                self.gpu_sources[source.accelerator_id] = source
+        self.accelerators = [Gpu(*row) for row in Accelerator.objects.live().filter(node_id__in=self.nodes)
+                             .order_by("node_id", "index").values_list("pk", "node_id", "index", "uuid", "kind",
+                                                                       "simulated")]
+        self.gpu_sources: dict[int, Reading] = {}
+        self.sensor_sources: dict[int, list[Reading]] = defaultdict(list)
+        for node_id, accelerator_id, *reading in (
+                Source.objects.filter(node_id__in=self.nodes).exclude(key__startswith=MODEL_SERVER_KEY_PREFIX)
+                .values_list("node_id", "accelerator_id", "sensor", "last_ts", "last_values", "last_attributes")):
+            if accelerator_id is not None:
+                self.gpu_sources[accelerator_id] = Reading(accelerator_id, *reading)
             else:
-                self.sensor_sources[source.node_id].append(source)
+                self.sensor_sources[node_id].append(Reading(node_id, *reading))
         self.meters = list(FacilityMeter.objects.live().filter(enabled=True).select_related("state", "rack"))
-        self.meter_sources: dict[int, list[Source]] = defaultdict(list)
-        for source in (Source.objects.filter(meter_id__in=[m.pk for m in self.meters])
-                       .only("meter_id", "sensor", "last_ts", "last_values", "last_attributes")):
-            self.meter_sources[source.meter_id].append(source)
+        self.meter_sources: dict[int, list[Reading]] = defaultdict(list)
+        for row in (Source.objects.filter(meter_id__in=[m.pk for m in self.meters])
+                    .values_list("meter_id", "sensor", "last_ts", "last_values", "last_attributes")):
+            self.meter_sources[row[0]].append(Reading(*row))
+        self._memo: dict = {}
         self._pue: dict[tuple[int, str], object] = {}
         self._deployments: dict[str, list] = {}
+
+    def memo(self, key: str, build):
+        """What several rules derive from the same rows (the things' labels), built once per cycle."""
+        if key not in self._memo:
+            self._memo[key] = build()
+        return self._memo[key]
 
     def node_url(self, node_id: int) -> str:
         return self.node_urls[node_id]
@@ -53,7 +81,7 @@ class Snapshot:
         agent = self.agents.get(node_id)
         return bool(agent and agent.last_seen and agent.last_seen >= self.stale_cutoff)
 
-    def fresh(self, source: Source | None, cutoff: datetime.datetime | None = None) -> bool:
+    def fresh(self, source: Reading | None, cutoff: datetime.datetime | None = None) -> bool:
         return source is not None and source.last_ts is not None and source.last_ts >= (cutoff or self.stale_cutoff)
 
     def meter_cutoff(self, meter: FacilityMeter) -> datetime.datetime:
@@ -64,11 +92,11 @@ class Snapshot:
         return meter_status(meter, self.now)
 
     def pue(self, site: Site, window: str):
-        from microdc.facility.pue import site_pue
+        from microdc.facility.pue import settled_site_pue
 
         key = (site.pk, window)
         if key not in self._pue:
-            self._pue[key] = site_pue(site, window, now=self.now)
+            self._pue[key] = settled_site_pue(site, window, now=self.now)
         return self._pue[key]
 
     def deployments(self, window: str) -> list:

@@ -3,7 +3,6 @@
 import dataclasses
 from collections.abc import Iterator
 
-from django.core.cache import cache
 from django.utils import timezone
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
@@ -13,7 +12,7 @@ from microdc.telemetry.models import Source
 from microdc.telemetry.prometheus import MetricFamilies, SkippedValues
 
 from .health import meter_status
-from .pue import WINDOWS, site_pue
+from .pue import WINDOWS, settled_site_pue
 from .readings import meter_source_key
 
 METER_LABELS = ["site", "meter", "kind", "boundary"]
@@ -31,17 +30,11 @@ CHANNEL_HELP = {
     "flow_liters_per_minute": "Coolant flow",
     "leak_detected": "1 while a leak detector reports liquid",
 }
-PUE_CACHE_SECONDS = 15
 
 
 def _cached_pue(site: Site, window: str):
     # Several scrapers (and the dashboard) ask within seconds of each other; the answer moves by the minute.
-    key = f"microdc:pue:{site.pk}:{window}"
-    result = cache.get(key)
-    if result is None:
-        result = dataclasses.asdict(site_pue(site, window))
-        cache.set(key, result, PUE_CACHE_SECONDS)
-    return result
+    return dataclasses.asdict(settled_site_pue(site, window))
 
 
 class FacilityCollector(Collector):

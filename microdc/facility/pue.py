@@ -7,10 +7,12 @@ the result incomplete, with the reason; no value is guessed.
 """
 
 import datetime
+import hashlib
 from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
+from django.core.cache import cache
 from django.utils import timezone
 
 from microdc.nodes.models import FacilityMeter, Site
@@ -143,6 +145,24 @@ def site_pue(site: Site, window: str, now: datetime.datetime | None = None) -> P
     roll_up_dirty(sources=Source.objects.filter(key__in=[meter_source_key(m.pk, m.boundary_channel)
                                                          for m in meters]))
     return pue_between(site, start, end, window=window, meters=meters)
+
+
+def settled_site_pue(site: Site, window: str, now: datetime.datetime | None = None) -> PueResult:
+    """site_pue, computed once per window end and shared through the cache: a window ends at the last whole
+    minute whose samples have all arrived, so within that minute its figure does not change. The alert rules
+    (every few seconds), every scraper and every web process then pay for one computation a minute."""
+    now = now or timezone.now()
+    meters = list(FacilityMeter.objects.filter(site=site, enabled=True).values_list("pk", "boundary",
+                                                                                   "poll_interval_seconds"))
+    lag = max((interval for *_, interval in meters), default=30) + 15
+    _, end = window_bounds(window, now, lag)
+    which = hashlib.blake2b(repr(sorted(meters)).encode(), digest_size=8).hexdigest()  # the same in every process
+    key = f"microdc:pue:{site.pk}:{window}:{end:%Y%m%dT%H%M}:{which}"
+    result = cache.get(key)
+    if result is None:
+        result = site_pue(site, window, now)
+        cache.set(key, result, 120)
+    return result
 
 
 def pue_between(site: Site, start: datetime.datetime, end: datetime.datetime, window: str = "",

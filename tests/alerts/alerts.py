@@ -22,7 +22,7 @@ def firing(name: str = "gpu_temperature_high", severity: str = "warning", since:
         fingerprint=fingerprint(labels), labels=labels, severity=severity, state=Alert.State.FIRING, value=91.0,
         annotations={"summary": f"{name} on {labels.get('node', 'the site')}", "description": "what it means"},
         url="/nodes/1/", site=None if isinstance(site, str) else site, active_at=at(since), starts_at=at(since),
-        last_true_at=at(since), last_evaluated_at=at(since))
+        last_evaluated_at=at(since))
 
 
 def resolve(alert: Alert, when: float) -> Alert:

@@ -28,7 +28,7 @@ def forward_now() -> None:
 
 
 def fresh(alert: Alert) -> Alert:
-    alert.active_at = alert.starts_at = alert.last_true_at = timezone.now()
+    alert.active_at = alert.starts_at = timezone.now()
     alert.save()
     return alert
 

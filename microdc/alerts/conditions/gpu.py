@@ -10,8 +10,12 @@ from .base import Observation, clean, number
 BAD_THROTTLE = frozenset({"hw_slowdown", "sw_thermal_slowdown", "hw_thermal_slowdown", "hw_power_brake_slowdown"})
 
 
-def _things(snapshot: Snapshot) -> Iterator[tuple]:
-    """(accelerator, its source or None, labels, words, url, site id, node up)."""
+def _things(snapshot: Snapshot) -> list[tuple]:
+    """(accelerator, its source or None, labels, words, url, site id, node up), once per cycle."""
+    return snapshot.memo("gpu", lambda: list(_build(snapshot)))
+
+
+def _build(snapshot: Snapshot) -> Iterator[tuple]:
     for accelerator in snapshot.accelerators:
         node = snapshot.nodes[accelerator.node_id]
         site = snapshot.site_of_node[node.pk]

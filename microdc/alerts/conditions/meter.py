@@ -24,10 +24,13 @@ def _labels(snapshot: Snapshot, meter: FacilityMeter, channel: str = "") -> dict
 
 
 def _channels(snapshot: Snapshot, kinds=None) -> Iterator[tuple]:
-    """(meter, channel, values or None when stale, attributes, labels, words)."""
+    """(meter, channel, values or None when stale, attributes, labels, words); built once per cycle."""
+    every = snapshot.memo("meter", lambda: list(_build(snapshot)))
+    return iter(every) if kinds is None else (c for c in every if c[0].kind in kinds)
+
+
+def _build(snapshot: Snapshot) -> Iterator[tuple]:
     for meter in snapshot.meters:
-        if kinds is not None and meter.kind not in kinds:
-            continue
         cutoff = snapshot.meter_cutoff(meter)
         for source in snapshot.meter_sources.get(meter.pk, ()):
             values = source.last_values if snapshot.fresh(source, cutoff) else None

@@ -101,8 +101,17 @@
     live.critical(board.open.filter((a) => a.state === "firing" && a.severity === "critical"));
   }
 
+  // While someone types a comment, the board waits (their text would be lost); it catches up when they leave.
+  let waiting = null;
+  const typing = () => document.activeElement && document.activeElement.closest && document.activeElement.closest(".alert-actions");
+  document.addEventListener("focusout", () => setTimeout(() => {
+    if (waiting && !typing()) { const board = waiting; waiting = null; render(board); }
+  }, 0));
+
   render(cfg.board);
   live.on((g, data) => {
-    if (g === group && data.board) render(data.board);
+    if (g !== group || !data.board) return;
+    if (typing()) waiting = data.board;
+    else render(data.board);
   });
 })();
