@@ -145,3 +145,25 @@ def test_an_undeliverable_notification_is_given_up_after_the_retry_window(ops, h
     deliver_due(at(4000))
     notification = Notification.objects.get()
     assert notification.status == "failed" and "ConnectError" in notification.last_error
+
+
+@pytest.mark.django_db
+def test_alertmanager_receivers_are_sent_every_firing_alert_again_and_one_waiting_post_while_down(hook, settings):
+    settings.MICRODC_ALERTMANAGER_RESEND_SECONDS = 60
+    Receiver.objects.create(name="site-am", kind="alertmanager", url=hook.url.removesuffix("/hook"))
+    alert = firing(node="gpu-1")
+    for seconds in (0, 30, 61):
+        step(seconds)
+    assert len(hook.received) == 2, "posted at once, then re-sent after the resend interval, not every cycle"
+    assert hook.bodies()[1][0]["labels"] == alert.labels
+    hook.status = 503
+    for minute in range(2, 8):  # the Alertmanager is down for six minutes
+        step(60 * minute)
+    assert Notification.objects.filter(status="pending").count() == 1, "one post waits, kept up to date"
+    resolve(alert, 470)
+    step(480)
+    hook.status = 200
+    step(900)
+    posted = hook.bodies()[-1]
+    assert len(hook.received) == 3 and posted[0]["endsAt"].startswith(at(470).strftime("%Y-%m-%dT%H:%M:%S")), \
+        "the waiting post carries the resolve"
