@@ -83,6 +83,7 @@ INSTALLED_APPS = [
     "microdc.facility",
     "microdc.provisioning",
     "microdc.energy",
+    "microdc.power",
     "microdc.alerts",
     "microdc.dashboard",
     "microdc.api",

@@ -11,6 +11,7 @@ from prometheus_client.registry import Collector
 
 from microdc.energy.prometheus import EnergyCollector
 from microdc.facility.prometheus import FacilityCollector
+from microdc.power.prometheus import PowerCollector
 from microdc.telemetry.prometheus import MicrodcCollector, SkippedValues
 
 
@@ -22,6 +23,7 @@ class _Scrape(Collector):
         yield from MicrodcCollector(skipped).collect()
         yield from FacilityCollector(skipped).collect()
         yield from EnergyCollector(skipped).collect()
+        yield from PowerCollector().collect()
         yield skipped.family()
 
 
