@@ -315,6 +315,10 @@ EMAIL_TIMEOUT = float(os.environ.get("MICRODC_SMTP_TIMEOUT_SECONDS", "10"))
 DEFAULT_FROM_EMAIL = os.environ.get("MICRODC_MAIL_FROM", "microdc@localhost")
 if EMAIL_USE_TLS and EMAIL_USE_SSL:
     raise ImproperlyConfigured("MICRODC_SMTP_STARTTLS and MICRODC_SMTP_TLS exclude each other")
+# Power budgets: the share of a breaker's rating it may carry continuously (electrical codes: 80%).
+MICRODC_CONTINUOUS_LOAD_DERATING = float(os.environ.get("MICRODC_CONTINUOUS_LOAD_DERATING", "0.8"))
+if not 0 < MICRODC_CONTINUOUS_LOAD_DERATING <= 1:
+    raise ImproperlyConfigured("MICRODC_CONTINUOUS_LOAD_DERATING must be above 0 and at most 1")
 # /api/v1/telemetry/history/: most points one request returns, longest span served from raw samples.
 MICRODC_HISTORY_MAX_POINTS = int(os.environ.get("MICRODC_HISTORY_MAX_POINTS", "10000"))
 MICRODC_HISTORY_RAW_MAX_HOURS = float(os.environ.get("MICRODC_HISTORY_RAW_MAX_HOURS", "3"))

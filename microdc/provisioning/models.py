@@ -55,6 +55,9 @@ class Deployment(models.Model):
                                  help_text="Per node: inference endpoint and metrics URL, once healthy.")
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
     created = models.DateTimeField(default=timezone.now)
+    priority = models.SmallIntegerField(
+        default=0, validators=[MinValueValidator(-100), MaxValueValidator(100)],
+        help_text="Power budgets cap lower priorities first (-100..100).")
 
     class Meta:
         ordering = ["name", "-created"]

@@ -29,3 +29,25 @@ class PowerLimitChangeSerializer(serializers.ModelSerializer):
     class Meta:
         model = PowerLimitChange
         fields = ["id", "accelerator", "at", "actor_name", "policy", "reason", "before_watts", "after_watts"]
+
+
+class CapacitySerializer(serializers.Serializer):
+    key = serializers.CharField()
+    site = serializers.IntegerField()
+    meter = serializers.IntegerField(allow_null=True)
+    name = serializers.CharField()
+    kind = serializers.ChoiceField(choices=["breaker", "ups", "feed", "cooling", "site_feed"])
+    quantity = serializers.CharField()
+    unit = serializers.ChoiceField(choices=["A", "W"])
+    rated = serializers.FloatField()
+    limit = serializers.FloatField(help_text="The rating derated for continuous load (breakers).")
+    measured = serializers.FloatField(allow_null=True, help_text="null: no fresh reading.")
+    headroom = serializers.FloatField(allow_null=True)
+    worst_case = serializers.FloatField(allow_null=True,
+                                        help_text="Every accelerator behind it at its enforced limit, plus the "
+                                                  "node overhead measured now.")
+    worst_case_headroom = serializers.FloatField(allow_null=True)
+    volts = serializers.FloatField(allow_null=True)
+    nodes = serializers.ListField(child=serializers.IntegerField())
+    accelerators = serializers.ListField(child=serializers.IntegerField())
+    notes = serializers.ListField(child=serializers.CharField())

@@ -10,6 +10,7 @@ urlpatterns = [
     path("accelerators/<int:id>/power-limit/", views.AcceleratorPowerLimitView.as_view(),
          name="accelerator-power-limit"),
     path("nodes/<int:id>/power-limit/", views.NodePowerLimitView.as_view(), name="node-power-limit"),
+    path("capacities/", views.CapacityView.as_view(), name="capacities"),
     path("deployments/<int:id>/power-limit/", views.DeploymentPowerLimitView.as_view(),
          name="deployment-power-limit"),
 ]

@@ -14,13 +14,19 @@ from rest_framework.views import APIView
 from microdc.core.audit import client_address
 from microdc.core.roles import Role
 from microdc.energy.models import Reservation
-from microdc.nodes.models import Accelerator, Node
+from microdc.nodes.models import Accelerator, Node, Site
 from microdc.provisioning.models import Deployment
 
+from ..capacity import site_capacities
 from ..caps import LimitError, set_operator_limit
 from ..models import PowerLimitChange
 from ..selectors import limit_view
-from .serializers import PowerLimitChangeSerializer, PowerLimitRequestSerializer, PowerLimitViewSerializer
+from .serializers import (
+    CapacitySerializer,
+    PowerLimitChangeSerializer,
+    PowerLimitRequestSerializer,
+    PowerLimitViewSerializer,
+)
 
 
 class _PowerLimitView(APIView):
@@ -93,3 +99,19 @@ class PowerLimitChangeViewSet(viewsets.ReadOnlyModelViewSet):
     queryset = PowerLimitChange.objects.select_related("accelerator").order_by("-at", "-id")
     serializer_class = PowerLimitChangeSerializer
     filterset_class = PowerLimitChangeFilter
+
+
+class CapacityView(APIView):
+    """Each limit of the room (breakers, PDUs, UPSes, cooling units, the contracted feed) with its measured load,
+    headroom and worst case; `?site=<id or slug>` narrows to one site."""
+
+    read_role = Role.VIEWER
+
+    @extend_schema(responses=CapacitySerializer(many=True))
+    def get(self, request):
+        sites = Site.objects.all()
+        if wanted := request.query_params.get("site"):
+            sites = sites.filter(pk=int(wanted)) if wanted.isdigit() else sites.filter(slug=wanted)
+            if not sites.exists():
+                raise ValidationError({"site": [f"no site {wanted!r}"]})
+        return Response([c.as_dict() for site in sites for c in site_capacities(site)])

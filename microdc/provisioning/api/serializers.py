@@ -131,8 +131,8 @@ class DeploymentSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Deployment
-        fields = ["id", "name", "runtime", "status", "revision", "current_revision", "endpoints", "created",
-                  "created_by", "last_job"]
+        fields = ["id", "name", "runtime", "status", "priority", "revision", "current_revision", "endpoints",
+                  "created", "created_by", "last_job"]
         read_only_fields = ["status", "endpoints", "created", "created_by"]
 
     def get_last_job(self, deployment) -> int | None:
