@@ -319,6 +319,26 @@ if EMAIL_USE_TLS and EMAIL_USE_SSL:
 MICRODC_CONTINUOUS_LOAD_DERATING = float(os.environ.get("MICRODC_CONTINUOUS_LOAD_DERATING", "0.8"))
 if not 0 < MICRODC_CONTINUOUS_LOAD_DERATING <= 1:
     raise ImproperlyConfigured("MICRODC_CONTINUOUS_LOAD_DERATING must be above 0 and at most 1")
+# Power policies (microdc.power.policies), run by the worker every MICRODC_POWER_POLICY_SECONDS. Hysteresis: caps
+# fall when a load passes its limit and aim MARGIN under it; they rise, a STEP of each device's range at a time,
+# only after the load has stayed 2 x MARGIN under the limit for RAISE_HOLD seconds; after acting, a policy waits
+# SETTLE seconds (meters polled, agents answered) before it acts on that limit again.
+MICRODC_POWER_POLICY_SECONDS = float(os.environ.get("MICRODC_POWER_POLICY_SECONDS", "5"))
+MICRODC_POWER_BUDGET_MARGIN = float(os.environ.get("MICRODC_POWER_BUDGET_MARGIN", "0.05"))
+MICRODC_POWER_SETTLE_SECONDS = float(os.environ.get("MICRODC_POWER_SETTLE_SECONDS", "15"))
+MICRODC_POWER_RAISE_HOLD_SECONDS = float(os.environ.get("MICRODC_POWER_RAISE_HOLD_SECONDS", "60"))
+MICRODC_POWER_RAISE_STEP_RATIO = float(os.environ.get("MICRODC_POWER_RAISE_STEP_RATIO", "0.1"))
+# On battery: keep the UPS's reported runtime at least this long; cooling alarm: cap the racks served to this share
+# of each accelerator's default limit, on a supply temperature above the limit or a coolant flow below the minimum.
+MICRODC_BATTERY_MIN_RUNTIME_SECONDS = float(os.environ.get("MICRODC_BATTERY_MIN_RUNTIME_SECONDS", "600"))
+MICRODC_COOLING_CAP_RATIO = float(os.environ.get("MICRODC_COOLING_CAP_RATIO", "0.6"))
+MICRODC_COOLING_SUPPLY_MAX_CELSIUS = float(os.environ.get("MICRODC_COOLING_SUPPLY_MAX_CELSIUS", "27"))
+MICRODC_COOLING_MIN_FLOW_LPM = float(os.environ.get("MICRODC_COOLING_MIN_FLOW_LPM", "0"))
+if not (0 <= MICRODC_POWER_BUDGET_MARGIN < 0.5 and 0 < MICRODC_POWER_RAISE_STEP_RATIO <= 1
+        and 0 < MICRODC_COOLING_CAP_RATIO <= 1 and MICRODC_POWER_POLICY_SECONDS > 0):
+    raise ImproperlyConfigured("power policy settings out of range: MICRODC_POWER_BUDGET_MARGIN 0..0.5, "
+                               "MICRODC_POWER_RAISE_STEP_RATIO and MICRODC_COOLING_CAP_RATIO above 0 up to 1, "
+                               "MICRODC_POWER_POLICY_SECONDS above 0")
 # /api/v1/telemetry/history/: most points one request returns, longest span served from raw samples.
 MICRODC_HISTORY_MAX_POINTS = int(os.environ.get("MICRODC_HISTORY_MAX_POINTS", "10000"))
 MICRODC_HISTORY_RAW_MAX_HOURS = float(os.environ.get("MICRODC_HISTORY_RAW_MAX_HOURS", "3"))

@@ -61,6 +61,9 @@ POLICIES: dict[str, Policy] = {
     # Desired power limits: changed through /power-limit/ endpoints (operators) and by policies only.
     "power.powerlimit": HISTORY,
     "power.powerlimitchange": HISTORY,
+    "power.policycap": HISTORY,
+    "power.policystate": HISTORY,
+    "power.policyevent": HISTORY,
     # Alerts: the worker raises and resolves them; viewers acknowledge through the API's /ack/ (not a change of
     # the alert itself), operators silence, admins manage rules and receivers; the delivery log is history.
     "alerts.alertrule": Policy(delete=Role.ADMIN, in_admin=frozenset({"view", "change"})),

@@ -66,7 +66,7 @@ class Capacity:
 
 
 @dataclass
-class _NodeLoad:
+class NodeLoad:
     node: Node
     gpu_power: float = 0.0
     gpu_limits: float = 0.0
@@ -83,22 +83,24 @@ class _NodeLoad:
         return self.gpu_limits + self.overhead
 
 
-class _Readings:
-    """The site's fresh meter-channel values and node loads, read once."""
+class SitePower:
+    """The site's fresh meter-channel values and node loads, read once (capacities and policies share it)."""
 
     def __init__(self, site: Site, now: datetime.datetime):
         self.meters = list(FacilityMeter.objects.live().filter(site=site, enabled=True))
         meter_ids = {m.pk: m for m in self.meters}
         self.channels: dict[int, dict[str, dict]] = defaultdict(dict)
+        self.states: dict[int, dict[str, dict]] = defaultdict(dict)  # the device's own ok/warning/critical
         for source in Source.objects.filter(meter_id__in=meter_ids).only("meter_id", "sensor", "last_ts",
-                                                                        "last_values"):
+                                                                        "last_values", "last_attributes"):
             meter = meter_ids[source.meter_id]
             window = max(stale_after(), datetime.timedelta(seconds=STALE_FACTOR * meter.poll_interval_seconds))
             if source.last_ts is not None and source.last_ts >= now - window:
                 self.channels[meter.pk][source.sensor] = source.last_values
-        self.nodes: dict[int, _NodeLoad] = {}
+                self.states[meter.pk][source.sensor] = source.last_attributes.get("states", {})
+        self.nodes: dict[int, NodeLoad] = {}
         for node in Node.objects.live().filter(rack__site=site).exclude(status=Node.Status.DECOMMISSIONED):
-            self.nodes[node.pk] = _NodeLoad(node)
+            self.nodes[node.pk] = NodeLoad(node)
         cutoff = now - stale_after()
         gpu_sources = {s.accelerator_id: s for s in Source.objects.filter(
             accelerator__node_id__in=self.nodes, accelerator__retired_at__isnull=True, last_ts__gte=cutoff)
@@ -123,7 +125,7 @@ class _Readings:
         return sum(values) if values else None
 
 
-def _served_nodes(readings: _Readings, meter: FacilityMeter, channel: str | None = None) -> list[_NodeLoad]:
+def served_nodes(readings: SitePower, meter: FacilityMeter, channel: str | None = None) -> list[NodeLoad]:
     loads = list(readings.nodes.values())
     if meter.kind == FacilityMeter.Kind.PDU:
         fed = [n for n in loads if n.node.power_meter_id == meter.pk]
@@ -138,7 +140,7 @@ def _served_nodes(readings: _Readings, meter: FacilityMeter, channel: str | None
     return [] if meter.kind == FacilityMeter.Kind.PDU else loads
 
 
-def _fill(capacity: Capacity, loads: list[_NodeLoad]) -> Capacity:
+def _fill(capacity: Capacity, loads: list[NodeLoad]) -> Capacity:
     capacity.node_ids = sorted(n.node.pk for n in loads)
     capacity.accelerator_ids = sorted(a for n in loads for a in n.accelerator_ids)
     worst = sum(n.worst_case for n in loads)
@@ -154,9 +156,10 @@ def _fill(capacity: Capacity, loads: list[_NodeLoad]) -> Capacity:
     return capacity
 
 
-def site_capacities(site: Site, now: datetime.datetime | None = None) -> list[Capacity]:
+def site_capacities(site: Site, now: datetime.datetime | None = None,
+                    readings: SitePower | None = None) -> list[Capacity]:
     now = now or timezone.now()
-    readings = _Readings(site, now)
+    readings = readings or SitePower(site, now)
     derating = settings.MICRODC_CONTINUOUS_LOAD_DERATING
     out: list[Capacity] = []
     for meter in readings.meters:
@@ -166,7 +169,7 @@ def site_capacities(site: Site, now: datetime.datetime | None = None) -> list[Ca
             capacity = Capacity(f"meter/{meter.pk}/{channel}/current", site.pk, meter.pk, f"{where} breaker",
                                 "breaker", "current_amperes", "A", amperes, amperes * derating,
                                 measured=readings.value(meter, channel, "current_amperes"), volts=volts)
-            out.append(_fill(capacity, _served_nodes(readings, meter, channel)))
+            out.append(_fill(capacity, served_nodes(readings, meter, channel)))
         if meter.rated_power_watts:
             channel = "output" if meter.kind == FacilityMeter.Kind.UPS else meter.boundary_channel
             measured = readings.value(meter, channel, "power_watts")
@@ -176,13 +179,13 @@ def site_capacities(site: Site, now: datetime.datetime | None = None) -> list[Ca
             out.append(_fill(Capacity(f"meter/{meter.pk}/power", site.pk, meter.pk, f"{meter.name} rating", kind,
                                       "power_watts", "W", meter.rated_power_watts, meter.rated_power_watts,
                                       measured=measured),
-                             _served_nodes(readings, meter)))
+                             served_nodes(readings, meter)))
         if meter.rated_heat_removal_watts:
             out.append(_fill(Capacity(f"meter/{meter.pk}/heat", site.pk, meter.pk, f"{meter.name} heat removal",
                                       "cooling", "heat_removed_watts", "W", meter.rated_heat_removal_watts,
                                       meter.rated_heat_removal_watts,
                                       measured=readings.sum_over_channels(meter, "heat_removed_watts")),
-                             _served_nodes(readings, meter)))
+                             served_nodes(readings, meter)))
     if site.contracted_power_watts:
         inputs = [m for m in readings.meters if m.boundary == FacilityMeter.Boundary.FACILITY_INPUT]
         measured = [readings.value(m, m.boundary_channel, "power_watts") for m in inputs]

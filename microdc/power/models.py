@@ -49,3 +49,69 @@ class PowerLimitChange(models.Model):
 
     def __str__(self):
         return f"{self.accelerator} {self.before_watts} -> {self.after_watts} by {self.actor_name}"
+
+
+class PolicyCap(models.Model):
+    """One policy's cap on one accelerator for one limit of the room (a breaker, a UPS on battery, a cooling
+    unit in alarm). An accelerator's policy cap is the lowest of its rows, so one limit recovering never lifts
+    a cap another limit still needs."""
+
+    class Policy(models.TextChoices):
+        BUDGET = "budget", "Power budget"
+        BATTERY = "battery", "UPS on battery"
+        COOLING = "cooling", "Cooling alarm"
+
+    policy = models.CharField(max_length=16, choices=Policy.choices)
+    key = models.CharField(max_length=200, help_text="The limit acted on (microdc.power.capacity keys).")
+    accelerator = models.ForeignKey(Accelerator, on_delete=models.CASCADE, related_name="policy_caps")
+    watts = models.FloatField()
+    since = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["policy", "key", "accelerator"], name="policy_cap_unique")]
+
+    def __str__(self):
+        return f"{self.policy} {self.key} {self.accelerator}: {self.watts:g} W"
+
+
+class PolicyState(models.Model):
+    """Hysteresis memory of one policy on one limit: when it last acted, and since when the limit has been calm
+    (far enough under it to give power back)."""
+
+    policy = models.CharField(max_length=16, choices=PolicyCap.Policy.choices)
+    key = models.CharField(max_length=200)
+    last_action_at = models.DateTimeField(null=True, blank=True)
+    calm_since = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["policy", "key"], name="policy_state_unique")]
+
+    def __str__(self):
+        return f"{self.policy} {self.key}"
+
+
+class PolicyEvent(models.Model):
+    """One policy action, for the facility page's timeline and the alerts: what it saw and what it changed."""
+
+    class Action(models.TextChoices):
+        LOWERED = "lowered", "Caps lowered"
+        RAISED = "raised", "Caps raised"
+        RELEASED = "released", "Caps released"
+
+    at = models.DateTimeField(default=timezone.now, db_index=True)
+    policy = models.CharField(max_length=16, choices=PolicyCap.Policy.choices)
+    key = models.CharField(max_length=200)
+    site = models.ForeignKey("nodes.Site", on_delete=models.CASCADE, related_name="power_policy_events")
+    action = models.CharField(max_length=16, choices=Action.choices)
+    summary = models.CharField(max_length=500)
+    measured = models.FloatField(null=True, blank=True)
+    limit = models.FloatField(null=True, blank=True)
+    unit = models.CharField(max_length=4, blank=True)
+    # [{"accelerator": id, "before": watts|null, "after": watts|null}]
+    changes = models.JSONField(default=list)
+
+    class Meta:
+        ordering = ["-at", "-id"]
+
+    def __str__(self):
+        return f"{self.at:%Y-%m-%d %H:%M:%S} {self.policy} {self.action} {self.key}"

@@ -1,9 +1,12 @@
 """The appliance's periodic jobs, in one list the worker runs."""
 
+from django.conf import settings
+
 from microdc.energy import ledger
 from microdc.energy.reservations import sync_reservations
 from microdc.energy.scrape import Scraper
 from microdc.facility.poller import Poller
+from microdc.power.enforce import enforce as enforce_power_policies
 from microdc.provisioning.jobs import recover_interrupted
 from microdc.telemetry import rollups
 
@@ -28,4 +31,5 @@ def default_jobs() -> list[Job]:
         Job("energy ledger", 30, energy_ledger),
         Job("energy ledger retention", 3600, ledger.prune),
         Job("interrupted provisioning jobs", 15, recover_interrupted),
+        Job("power policies", settings.MICRODC_POWER_POLICY_SECONDS, enforce_power_policies),
     ]
