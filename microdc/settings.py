@@ -328,6 +328,10 @@ MICRODC_POWER_BUDGET_MARGIN = float(os.environ.get("MICRODC_POWER_BUDGET_MARGIN"
 MICRODC_POWER_SETTLE_SECONDS = float(os.environ.get("MICRODC_POWER_SETTLE_SECONDS", "15"))
 MICRODC_POWER_RAISE_HOLD_SECONDS = float(os.environ.get("MICRODC_POWER_RAISE_HOLD_SECONDS", "60"))
 MICRODC_POWER_RAISE_STEP_RATIO = float(os.environ.get("MICRODC_POWER_RAISE_STEP_RATIO", "0.1"))
+# Placement by headroom: the order of preferences among nodes that fit (microdc.power.placement).
+MICRODC_PLACEMENT_PREFERENCES = os.environ.get("MICRODC_PLACEMENT_PREFERENCES", "circuit,cool,pack")
+if not set(p.strip() for p in MICRODC_PLACEMENT_PREFERENCES.split(",")) <= {"circuit", "cool", "pack"}:
+    raise ImproperlyConfigured("MICRODC_PLACEMENT_PREFERENCES lists circuit, cool and pack, in the order wanted")
 # On battery: keep the UPS's reported runtime at least this long; cooling alarm: cap the racks served to this share
 # of each accelerator's default limit, on a supply temperature above the limit or a coolant flow below the minimum.
 MICRODC_BATTERY_MIN_RUNTIME_SECONDS = float(os.environ.get("MICRODC_BATTERY_MIN_RUNTIME_SECONDS", "600"))

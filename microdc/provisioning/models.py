@@ -84,6 +84,8 @@ class DeploymentRevision(models.Model):
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
     created = models.DateTimeField(default=timezone.now)
     note = models.CharField(max_length=200, blank=True)
+    placement = models.JSONField(default=dict, blank=True,
+                                 help_text="When the appliance chose the node: the request, the choice and why.")
 
     audit_maskers = {"env": mask_env, "artifact": mask_url}
 

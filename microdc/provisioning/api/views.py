@@ -114,8 +114,12 @@ class DeploymentViewSet(AuditedModelViewSet):
         data = {k: v for k, v in request.data.items() if k != "priority"}
         current = deployment.current_revision or deployment.revisions.order_by("-number").first()
         base = RevisionSerializer(current, context=self.get_serializer_context()).data
-        merged = {k: base[k] for k in [*REVISION_FIELDS, "nodes"]} | data
-        serializer = RevisionSerializer(data=merged)
+        kept = REVISION_FIELDS if "placement" in data else [*REVISION_FIELDS, "nodes"]
+        if "placement" in data:  # the appliance chooses nodes and accelerators afresh
+            kept = [k for k in kept if k != "accelerators"]
+        merged = {k: base[k] for k in kept} | data
+        serializer = RevisionSerializer(data=merged, context={**self.get_serializer_context(),
+                                                              "deployment": deployment})
         serializer.is_valid(raise_exception=True)
         changed = [k for k in data if k in merged and base.get(k) != merged[k]]
         with transaction.atomic():
