@@ -14,11 +14,12 @@ from pathlib import Path
 
 from django.conf import settings
 
-from microdc.agent.collectors.simulated import ProcessFn
+from microdc.agent.collectors.simulated import ProcessFn, simulated_uuid, speed_of
 from microdc.energy.servers import sync_model_servers
 from microdc.nodes.models import Node
 from microdc.provisioning.models import Deployment, DeploymentRevision, Runtime
 
+from .demo_site import SIM_SEED
 from .inference_load import DeploymentLoad, LoadProfile
 from .model_server import SimulatedModelServer
 
@@ -108,6 +109,12 @@ def processes_by_node() -> dict[str, dict[int, list[tuple[str, ProcessFn]]]]:
     return out
 
 
+def gpu_speed(spec: DemoDeployment):
+    """How fast the deployment's simulated GPUs run now: the slowest one sets the pace (a power cap slows it)."""
+    uuids = [simulated_uuid(SIM_SEED, spec.node, index) for index in spec.gpus]
+    return lambda: min(speed_of(uuid) for uuid in uuids)
+
+
 def start_demo_model_servers() -> list[SimulatedModelServer]:
     """Start a simulated model server per demo deployment (its counters from now, as a restarted server's
     are) and point the deployment's endpoint at it when its usual port was taken."""
@@ -117,9 +124,9 @@ def start_demo_model_servers() -> list[SimulatedModelServer]:
         if deployment is None:
             continue
         try:
-            server = SimulatedModelServer(spec.load(), spec.model, port=port_of(index))
+            server = SimulatedModelServer(spec.load(), spec.model, port=port_of(index), speed=gpu_speed(spec))
         except OSError:  # the usual port is taken: any free one, recorded below
-            server = SimulatedModelServer(spec.load(), spec.model)
+            server = SimulatedModelServer(spec.load(), spec.model, speed=gpu_speed(spec))
         servers.append(server.start())
         wanted = [endpoint(spec, server.port)]
         if deployment.endpoints != wanted:

@@ -162,13 +162,18 @@ class DeploymentLoad:
         slot = self.slot(index)
         return [a + b for a, b in zip(whole, _vector(slot, t - slot.start), strict=True)]
 
-    def totals(self, t: float, since: float) -> Totals:
-        """Counters at `t` of a server that started at `since` (zero before it)."""
-        if t <= since:
-            t = since
-        origin = math.floor(since / SLOT_SECONDS)
-        end, begin = self._absolute(t, origin), self._absolute(since, origin)
-        v = [a - b for a, b in zip(end, begin, strict=True)]
+    def increase(self, t0: float, t1: float, origin: float) -> list[float]:
+        """Every counter's increase from t0 to t1 (a vector in Totals field order)."""
+        first = math.floor(origin / SLOT_SECONDS)
+        end, begin = self._absolute(max(t0, t1), first), self._absolute(t0, first)
+        return [a - b for a, b in zip(end, begin, strict=True)]
+
+    def totals(self, t: float, since: float, lost: list[float] | None = None) -> Totals:
+        """Counters at `t` of a server that started at `since` (zero before it), less what it could not serve
+        (`lost`, a vector from `increase`)."""
+        v = self.increase(since, max(t, since), since)
+        if lost is not None:
+            v = [a - b for a, b in zip(v, lost, strict=True)]
         r = len(FINISHED_REASONS)
         e = r + 4 + len(E2E_BUCKETS)
         return Totals(by_reason={name: v[i] for i, (name, _) in enumerate(FINISHED_REASONS)},

@@ -5,7 +5,11 @@ Model, per GPU:
   swelling over the hour); constant within each 2 s slot, so everything below has a closed form;
 - power P = idle + (peak_demand - idle) * u**a, capped at the power limit (peak demand exceeds the limit,
   so a full load runs at the cap with ``sw_power_cap``); the limit takes desired caps like NVML's, within
-  [min, default], from the moment they are applied, and SM clocks fall as sqrt(cap / demand) under it;
+  [min, default], from the moment they are applied. Under a cap the SM clock falls to where the board's power
+  fits: power at relative clock r is a static share (leakage, HBM) plus a linear and a cubic dynamic share
+  (``power_share``), so throughput (proportional to the clock) falls slower than power at first and faster
+  near the bottom, which gives energy per unit of work a real minimum. ``speed_of(uuid)`` tells an
+  in-process simulated model server how fast its GPU runs now;
 - temperature: first-order lag toward ambient + R_th * P with time constant tau (30-60 s),
   T(t+dt) = T_ss + (T - T_ss) * exp(-dt/tau), exact for piecewise-constant power; HBM likewise, slower;
 - energy counter = exact integral of P over time (sum of P * dt per slot), monotonic;
@@ -25,6 +29,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -32,6 +37,8 @@ from typing import Any
 from microdc.agent.collectors.base import STATUS_OK, CollectorResult
 from microdc.agent.power_limits import APPLIED, OUT_OF_RANGE, Attempts, Desired, LimitOutcome
 
+# Board power at relative SM clock r, as a share of its full-clock power: static + linear + cubic parts.
+STATIC_SHARE, LINEAR_SHARE, CUBIC_SHARE = 0.2, 0.2, 0.6
 SLOT_SECONDS = 2.0
 BURST_SECONDS = 20.0
 SWELL_SECONDS = 3600.0
@@ -62,6 +69,30 @@ def slot_start(t: float) -> float:
 
 def _ratio(value: float) -> float:
     return min(1.0, max(0.0, float(value)))
+
+
+def power_share(r: float) -> float:
+    return STATIC_SHARE + LINEAR_SHARE * r + CUBIC_SHARE * r**3
+
+
+def clock_under(share: float) -> float:
+    """The relative clock at which the board draws `share` of its full-clock power (0 below the static part)."""
+    if share >= 1.0:
+        return 1.0
+    low, high = 0.0, 1.0
+    for _ in range(40):  # power_share is increasing: bisection to well below a MHz
+        mid = (low + high) / 2
+        low, high = (mid, high) if power_share(mid) < share else (low, mid)
+    return low
+
+
+_GPUS: weakref.WeakValueDictionary[str, SimulatedGpu] = weakref.WeakValueDictionary()
+
+
+def speed_of(uuid: str) -> float:
+    """How fast a simulated GPU of this process runs now, relative to full clock under no cap (1 if unknown)."""
+    gpu = _GPUS.get(uuid)
+    return gpu.speed if gpu is not None else 1.0
 
 
 def gpu_key(seed: int, node: str, index: int) -> bytes:
@@ -113,6 +144,8 @@ class SimulatedGpu:
         self._t: float | None = None
         self.energy_joules = uptime * 250.0
         self.limit_watts = model.power_limit_watts
+        self.speed = 1.0  # relative clock at the last reading
+        _GPUS[self.uuid] = self
         self.temperature_celsius = 0.0
         self.hbm_temperature_celsius = 0.0
 
@@ -190,11 +223,12 @@ class SimulatedGpu:
         else:
             sm_mhz = m.max_sm_mhz
             if demand > self.limit_watts:  # clocks drop until power fits under the cap
-                sm_mhz *= (self.limit_watts / demand) ** 0.5
+                sm_mhz *= clock_under(self.limit_watts / demand)
                 reasons.append("sw_power_cap")
         if self.temperature_celsius >= m.slowdown_celsius:
             sm_mhz *= 0.85
             reasons.append("sw_thermal_slowdown")
+        self.speed = 1.0 if u < 0.02 else sm_mhz / m.max_sm_mhz
         kv_cache = u * (0.92 * m.memory_total_bytes - self.model_bytes)
         k = self.key
         slot = math.floor(t / SLOT_SECONDS)
