@@ -14,12 +14,11 @@ from pathlib import Path
 
 from django.conf import settings
 
-from microdc.agent.collectors.simulated import ProcessFn, simulated_uuid, speed_of
+from microdc.agent.collectors.simulated import ProcessFn, speed_of
 from microdc.energy.servers import sync_model_servers
-from microdc.nodes.models import Node
+from microdc.nodes.models import Accelerator, Node
 from microdc.provisioning.models import Deployment, DeploymentRevision, Runtime
 
-from .demo_site import SIM_SEED
 from .inference_load import DeploymentLoad, LoadProfile
 from .model_server import SimulatedModelServer
 
@@ -111,8 +110,9 @@ def processes_by_node() -> dict[str, dict[int, list[tuple[str, ProcessFn]]]]:
 
 def gpu_speed(spec: DemoDeployment):
     """How fast the deployment's simulated GPUs run now: the slowest one sets the pace (a power cap slows it)."""
-    uuids = [simulated_uuid(SIM_SEED, spec.node, index) for index in spec.gpus]
-    return lambda: min(speed_of(uuid) for uuid in uuids)
+    uuids = list(Accelerator.objects.filter(node__hostname=spec.node, index__in=spec.gpus)
+                 .values_list("uuid", flat=True))
+    return lambda: min((speed_of(uuid) for uuid in uuids), default=1.0)
 
 
 def start_demo_model_servers() -> list[SimulatedModelServer]:
