@@ -60,6 +60,7 @@ class PolicyCap(models.Model):
         BUDGET = "budget", "Power budget"
         BATTERY = "battery", "UPS on battery"
         COOLING = "cooling", "Cooling alarm"
+        TUNING = "tuning", "Energy-optimal cap sweep"
 
     policy = models.CharField(max_length=16, choices=Policy.choices)
     key = models.CharField(max_length=200, help_text="The limit acted on (microdc.power.capacity keys).")
@@ -115,3 +116,44 @@ class PolicyEvent(models.Model):
 
     def __str__(self):
         return f"{self.at:%Y-%m-%d %H:%M:%S} {self.policy} {self.action} {self.key}"
+
+
+class CapSweep(models.Model):
+    """A tuning run for one deployment under steady load: its accelerators' cap stepped over their range, J per
+    generated token and tokens/s measured at each step (NVML energy counters, scraped token counters), and the
+    cap with the lowest J/token whose throughput stays above the floor proposed (or applied)."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+        CANCELLED = "cancelled", "Cancelled"
+
+    ACTIVE = (Status.QUEUED, Status.RUNNING)
+
+    deployment = models.ForeignKey("provisioning.Deployment", on_delete=models.CASCADE, related_name="cap_sweeps")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED, db_index=True)
+    apply = models.BooleanField(default=False, help_text="Set the proposed cap when done (else only propose).")
+    throughput_floor = models.FloatField(default=0.9, help_text="Share of the uncapped tokens/s to keep.")
+    steps = models.PositiveSmallIntegerField(default=6)
+    step_seconds = models.PositiveIntegerField(default=120, help_text="Measured time per step.")
+    warmup_seconds = models.PositiveIntegerField(default=20, help_text="Left out at each step's start.")
+    caps = models.JSONField(default=list, help_text="The caps stepped through, W (the first is the default).")
+    accelerators = models.JSONField(default=list, help_text="Ids of the accelerators swept.")
+    step = models.PositiveSmallIntegerField(default=0)
+    step_started_at = models.DateTimeField(null=True, blank=True)
+    baseline = models.JSONField(null=True, blank=True, help_text="Counters at the start of the measured part.")
+    results = models.JSONField(default=list)
+    proposed_watts = models.FloatField(null=True, blank=True)
+    applied = models.BooleanField(default=False)
+    error = models.TextField(blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    created = models.DateTimeField(default=timezone.now)
+    finished = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created"]
+
+    def __str__(self):
+        return f"sweep {self.pk} of {self.deployment_id} ({self.status})"

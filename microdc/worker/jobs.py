@@ -7,6 +7,7 @@ from microdc.energy.reservations import sync_reservations
 from microdc.energy.scrape import Scraper
 from microdc.facility.poller import Poller
 from microdc.power.enforce import enforce as enforce_power_policies
+from microdc.power.tuning import advance_sweeps
 from microdc.provisioning.jobs import recover_interrupted
 from microdc.telemetry import rollups
 
@@ -32,4 +33,5 @@ def default_jobs() -> list[Job]:
         Job("energy ledger retention", 3600, ledger.prune),
         Job("interrupted provisioning jobs", 15, recover_interrupted),
         Job("power policies", settings.MICRODC_POWER_POLICY_SECONDS, enforce_power_policies),
+        Job("cap sweeps", 2, advance_sweeps),
     ]

@@ -1,6 +1,6 @@
 from rest_framework import serializers
 
-from ..models import PowerLimitChange
+from ..models import CapSweep, PowerLimitChange
 
 
 class PowerLimitRequestSerializer(serializers.Serializer):
@@ -51,3 +51,19 @@ class CapacitySerializer(serializers.Serializer):
     nodes = serializers.ListField(child=serializers.IntegerField())
     accelerators = serializers.ListField(child=serializers.IntegerField())
     notes = serializers.ListField(child=serializers.CharField())
+
+
+class CapSweepRequestSerializer(serializers.Serializer):
+    apply = serializers.BooleanField(default=False, help_text="Set the proposed cap when the sweep ends.")
+    throughput_floor = serializers.FloatField(default=0.9, help_text="Share of the uncapped tokens/s to keep.")
+    steps = serializers.IntegerField(default=6)
+    step_seconds = serializers.IntegerField(default=120)
+    warmup_seconds = serializers.IntegerField(default=20)
+
+
+class CapSweepSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = CapSweep
+        fields = ["id", "deployment", "status", "apply", "throughput_floor", "steps", "step_seconds",
+                  "warmup_seconds", "caps", "accelerators", "step", "results", "proposed_watts", "applied", "error",
+                  "created", "finished"]

@@ -7,6 +7,7 @@ from django.shortcuts import get_object_or_404
 from django_filters import rest_framework as filters
 from drf_spectacular.utils import extend_schema
 from rest_framework import status, viewsets
+from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -19,10 +20,13 @@ from microdc.provisioning.models import Deployment
 
 from ..capacity import site_capacities
 from ..caps import LimitError, set_operator_limit
-from ..models import PowerLimitChange
+from ..models import CapSweep, PowerLimitChange
 from ..selectors import limit_view
+from ..tuning import SweepError, cancel, start_sweep
 from .serializers import (
     CapacitySerializer,
+    CapSweepRequestSerializer,
+    CapSweepSerializer,
     PowerLimitChangeSerializer,
     PowerLimitRequestSerializer,
     PowerLimitViewSerializer,
@@ -115,3 +119,39 @@ class CapacityView(APIView):
             if not sites.exists():
                 raise ValidationError({"site": [f"no site {wanted!r}"]})
         return Response([c.as_dict() for site in sites for c in site_capacities(site)])
+
+
+class DeploymentCapSweepView(APIView):
+    """Start a sweep of the deployment's power cap (operators): the result shows on /api/v1/cap-sweeps/<id>/."""
+
+    read_role = Role.VIEWER
+    write_role = Role.OPERATOR
+
+    @extend_schema(request=CapSweepRequestSerializer, responses={201: CapSweepSerializer})
+    def post(self, request, id: int):
+        deployment = get_object_or_404(Deployment, pk=id)
+        body = CapSweepRequestSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        try:
+            sweep = start_sweep(deployment, actor=request.user, **body.validated_data)
+        except SweepError as exc:
+            raise ValidationError({exc.field: [exc.message]}) from exc
+        return Response(CapSweepSerializer(sweep).data, status=status.HTTP_201_CREATED)
+
+
+class CapSweepViewSet(viewsets.ReadOnlyModelViewSet):
+    """Energy-optimal cap sweeps: each step's cap, J per generated token and tokens/s, and the proposal."""
+
+    queryset = CapSweep.objects.order_by("-created", "-id")
+    serializer_class = CapSweepSerializer
+    filterset_fields = ["deployment", "status"]
+    action_roles = {"cancel": Role.OPERATOR}
+
+    @extend_schema(request=None, responses=CapSweepSerializer)
+    @action(detail=True, methods=["post"])
+    def cancel(self, request, pk=None):
+        sweep = self.get_object()
+        if sweep.status not in CapSweep.ACTIVE:
+            return Response({"detail": f"the sweep is {sweep.status}"}, status=status.HTTP_409_CONFLICT)
+        cancel(sweep)
+        return Response(CapSweepSerializer(sweep).data)
