@@ -83,6 +83,7 @@ INSTALLED_APPS = [
     "microdc.facility",
     "microdc.provisioning",
     "microdc.energy",
+    "microdc.power",
     "microdc.alerts",
     "microdc.dashboard",
     "microdc.api",
@@ -318,6 +319,34 @@ MAILERS = {"default": {"BACKEND": _MAIL_BACKEND, "OPTIONS": {
 DEFAULT_FROM_EMAIL = os.environ.get("MICRODC_MAIL_FROM", "microdc@localhost")
 if _SMTP_STARTTLS and _SMTP_TLS:
     raise ImproperlyConfigured("MICRODC_SMTP_STARTTLS and MICRODC_SMTP_TLS exclude each other")
+# Power budgets: the share of a breaker's rating it may carry continuously (electrical codes: 80%).
+MICRODC_CONTINUOUS_LOAD_DERATING = float(os.environ.get("MICRODC_CONTINUOUS_LOAD_DERATING", "0.8"))
+if not 0 < MICRODC_CONTINUOUS_LOAD_DERATING <= 1:
+    raise ImproperlyConfigured("MICRODC_CONTINUOUS_LOAD_DERATING must be above 0 and at most 1")
+# Power policies (microdc.power.policies), run by the worker every MICRODC_POWER_POLICY_SECONDS. Hysteresis: caps
+# fall when a load passes its limit and aim MARGIN under it; they rise, a STEP of each device's range at a time,
+# only after the load has stayed 2 x MARGIN under the limit for RAISE_HOLD seconds; after acting, a policy waits
+# SETTLE seconds (meters polled, agents answered) before it acts on that limit again.
+MICRODC_POWER_POLICY_SECONDS = float(os.environ.get("MICRODC_POWER_POLICY_SECONDS", "5"))
+MICRODC_POWER_BUDGET_MARGIN = float(os.environ.get("MICRODC_POWER_BUDGET_MARGIN", "0.05"))
+MICRODC_POWER_SETTLE_SECONDS = float(os.environ.get("MICRODC_POWER_SETTLE_SECONDS", "15"))
+MICRODC_POWER_RAISE_HOLD_SECONDS = float(os.environ.get("MICRODC_POWER_RAISE_HOLD_SECONDS", "60"))
+MICRODC_POWER_RAISE_STEP_RATIO = float(os.environ.get("MICRODC_POWER_RAISE_STEP_RATIO", "0.1"))
+# Placement by headroom: the order of preferences among nodes that fit (microdc.power.placement).
+MICRODC_PLACEMENT_PREFERENCES = os.environ.get("MICRODC_PLACEMENT_PREFERENCES", "circuit,cool,pack")
+if not set(p.strip() for p in MICRODC_PLACEMENT_PREFERENCES.split(",")) <= {"circuit", "cool", "pack"}:
+    raise ImproperlyConfigured("MICRODC_PLACEMENT_PREFERENCES lists circuit, cool and pack, in the order wanted")
+# On battery: keep the UPS's reported runtime at least this long; cooling alarm: cap the racks served to this share
+# of each accelerator's default limit, on a supply temperature above the limit or a coolant flow below the minimum.
+MICRODC_BATTERY_MIN_RUNTIME_SECONDS = float(os.environ.get("MICRODC_BATTERY_MIN_RUNTIME_SECONDS", "600"))
+MICRODC_COOLING_CAP_RATIO = float(os.environ.get("MICRODC_COOLING_CAP_RATIO", "0.6"))
+MICRODC_COOLING_SUPPLY_MAX_CELSIUS = float(os.environ.get("MICRODC_COOLING_SUPPLY_MAX_CELSIUS", "27"))
+MICRODC_COOLING_MIN_FLOW_LPM = float(os.environ.get("MICRODC_COOLING_MIN_FLOW_LPM", "0"))
+if not (0 <= MICRODC_POWER_BUDGET_MARGIN < 0.5 and 0 < MICRODC_POWER_RAISE_STEP_RATIO <= 1
+        and 0 < MICRODC_COOLING_CAP_RATIO <= 1 and MICRODC_POWER_POLICY_SECONDS > 0):
+    raise ImproperlyConfigured("power policy settings out of range: MICRODC_POWER_BUDGET_MARGIN 0..0.5, "
+                               "MICRODC_POWER_RAISE_STEP_RATIO and MICRODC_COOLING_CAP_RATIO above 0 up to 1, "
+                               "MICRODC_POWER_POLICY_SECONDS above 0")
 # /api/v1/telemetry/history/: most points one request returns, longest span served from raw samples.
 MICRODC_HISTORY_MAX_POINTS = int(os.environ.get("MICRODC_HISTORY_MAX_POINTS", "10000"))
 MICRODC_HISTORY_RAW_MAX_HOURS = float(os.environ.get("MICRODC_HISTORY_RAW_MAX_HOURS", "3"))

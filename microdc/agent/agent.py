@@ -17,6 +17,7 @@ from typing import Any
 from microdc.agent.collectors import build_collectors
 from microdc.agent.collectors.base import Collector
 from microdc.agent.config import AgentConfig
+from microdc.agent.power_limits import DesiredLimits, LimitSetter
 from microdc.agent.sample import collect_sample, new_batch
 from microdc.agent.spool import Spool
 
@@ -69,6 +70,7 @@ class Agent:
         self._wake = threading.Event()
         self._outage_since: float | None = None  # monotonic time the appliance stopped answering
         self._last_warning = 0.0
+        self.desired_limits = DesiredLimits()  # filled by the sender from the appliance's replies
 
     def start(self, stop_event: threading.Event) -> threading.Thread:
         """``run_forever`` in a daemon thread (the demo's simulated nodes); set ``stop_event`` and join."""
@@ -99,7 +101,9 @@ class Agent:
         try:
             next_due = time.monotonic()
             while not stop.is_set():
-                sample, self.collector_status = collect_sample(collectors, self._clock())
+                now_wall = self._clock()
+                self._apply_power_limits(collectors, now_wall)
+                sample, self.collector_status = collect_sample(collectors, now_wall)
                 self.stats.samples_collected += 1
                 pending.append(sample)
                 if len(pending) >= cfg.batch_samples:
@@ -123,6 +127,17 @@ class Agent:
                 c.close()
             log.info("microdc-agent stopped: %d samples collected, %d batches sent, %d left in the spool",
                      self.stats.samples_collected, self.stats.batches_sent, left)
+
+    def _apply_power_limits(self, collectors: Sequence[Collector], now: float) -> None:
+        desired = self.desired_limits.current()
+        if desired is None:
+            return
+        for collector in collectors:
+            if isinstance(collector, LimitSetter):
+                try:
+                    collector.apply_power_limits(desired, now)
+                except Exception:  # noqa: BLE001 - a failing setter must not stop collection
+                    log.exception("collector %s failed to apply power limits", collector.name)
 
     def _spool(self, spool: Spool, samples: list[dict[str, Any]]) -> None:
         try:
@@ -182,6 +197,7 @@ class Agent:
         backoff.reset()
         if result.outcome is Outcome.SENT:
             self.stats.batches_sent += 1
+            self.desired_limits.update_from_reply(result.reply)
         else:
             self.stats.batches_rejected += 1
             log.error("appliance rejected batch %s (%s); dropped it (%d rejected so far)",

@@ -11,6 +11,11 @@ Per-process calls replay NVML's semantics: ``nvmlDeviceGetProcessUtilization()``
 buffer (a list of {pid, timeStamp, smUtil, memUtil, encUtil, decUtil}); a call returns the samples newer
 than its lastSeenTimeStamp, or raises NOT_FOUND when there are none. ``nvmlDeviceGetComputeRunningProcesses()``
 holds [{pid, usedGpuMemory}]. Tests may append to these lists between collections.
+
+Power limits replay a settable device: ``nvmlDeviceSetPowerManagementLimit`` checks the captured
+constraints (INVALID_ARGUMENT outside them), then moves the management and the enforced limit, which later
+reads return; a capture may record the set call's error instead (``{"error": "NoPermission"}``). The
+management limit starts at the captured enforced limit.
 """
 
 from __future__ import annotations
@@ -125,6 +130,8 @@ def install(raw: dict[str, Any] | None, setter: Setter = setattr, init_error: st
 
     for fn in table:
         setter(nv, fn, make(fn))
+    if "nvmlDeviceGetPowerManagementLimitConstraints" in table:
+        _install_settable_limit(nv, table, setter, state)
 
     def nvml_init() -> None:
         state.init_calls += 1
@@ -154,6 +161,34 @@ def install(raw: dict[str, Any] | None, setter: Setter = setattr, init_error: st
     setter(nv, "nvmlDeviceGetCount", lambda: len(devices))
     setter(nv, "nvmlDeviceGetHandleByIndex", get_handle)
     return state
+
+
+def _install_settable_limit(nv: ModuleType, table: dict, setter: Setter, state: SimpleNamespace) -> None:
+    enforced = table.setdefault("nvmlDeviceGetEnforcedPowerLimit", {})
+    limits = table.setdefault("nvmlDeviceGetPowerManagementLimit", {})
+    for key, value in enforced.items():
+        limits.setdefault(key, value)
+    refusals = table.pop("nvmlDeviceSetPowerManagementLimit", {})
+
+    def get_limit(handle: ReplayHandle) -> int:
+        state.calls.append("nvmlDeviceGetPowerManagementLimit")
+        value = limits[(handle.index, ())]
+        if isinstance(value, dict):
+            raise getattr(nv, f"NVMLError_{value['error']}")()
+        return value
+
+    def set_limit(handle: ReplayHandle, limit: int) -> None:
+        state.calls.append("nvmlDeviceSetPowerManagementLimit")
+        refusal = refusals.get((handle.index, ()))
+        if refusal:
+            raise getattr(nv, f"NVMLError_{refusal['error']}")()
+        low, high = table["nvmlDeviceGetPowerManagementLimitConstraints"][(handle.index, ())]
+        if not low <= limit <= high:
+            raise nv.NVMLError_InvalidArgument()
+        limits[(handle.index, ())] = enforced[(handle.index, ())] = int(limit)
+
+    setter(nv, "nvmlDeviceGetPowerManagementLimit", get_limit)
+    setter(nv, "nvmlDeviceSetPowerManagementLimit", set_limit)
 
 
 @contextlib.contextmanager

@@ -1,8 +1,8 @@
 """HTTP push of spooled batches to the appliance (``POST <url>/api/v1/telemetry/``, node bearer token).
 
 Response handling:
-- 2xx: taken (the appliance answers 202 ``{"accepted": n, "duplicate": bool}``; a resent batch_id is a
-  duplicate, which is fine);
+- 2xx: taken (the appliance answers 202 ``{"accepted": n, "duplicate": bool, "power_limits": {...}}``; a
+  resent batch_id is a duplicate, which is fine; the reply's desired power limits go to the agent);
 - 400, 413, 422: the batch itself is bad and will be bad on every resend: log the appliance's detail, drop;
 - anything else (401/403 token problems, 404 wrong URL or old appliance, 429, 5xx, redirects, connection
   errors, timeouts): keep the batch and retry later with exponential backoff.
@@ -40,6 +40,7 @@ class SendResult:
     status_code: int | None
     detail: str
     retry_after: float | None = None
+    reply: dict | None = None  # the appliance's JSON answer to a batch it took
 
     def describe(self) -> str:
         where = f"HTTP {self.status_code}" if self.status_code is not None else "no response"
@@ -76,6 +77,14 @@ def _retry_after(response: httpx.Response) -> float | None:
         return max(0.0, float(value))
     except ValueError:
         return None  # an HTTP date: rare from our appliance, fall back to backoff
+
+
+def _json_object(response: httpx.Response) -> dict | None:
+    try:
+        body = response.json()
+    except ValueError:
+        return None
+    return body if isinstance(body, dict) else None
 
 
 def _detail(response: httpx.Response) -> str:
@@ -128,7 +137,7 @@ class Uploader:
             return SendResult(Outcome.RETRY, None, f"{type(exc).__name__}: {exc}")
         code = response.status_code
         if 200 <= code < 300:
-            return SendResult(Outcome.SENT, code, "")
+            return SendResult(Outcome.SENT, code, "", reply=_json_object(response))
         detail = _detail(response)
         if code in PERMANENT_REJECT_STATUSES:
             return SendResult(Outcome.REJECTED, code, detail)

@@ -12,6 +12,7 @@ from prometheus_client.registry import Collector
 from microdc.alerts.prometheus import AlertsCollector
 from microdc.energy.prometheus import EnergyCollector
 from microdc.facility.prometheus import FacilityCollector
+from microdc.power.prometheus import PowerCollector
 from microdc.telemetry.prometheus import MicrodcCollector, SkippedValues
 
 
@@ -24,6 +25,7 @@ class _Scrape(Collector):
         yield from FacilityCollector(skipped).collect()
         yield from EnergyCollector(skipped).collect()
         yield from AlertsCollector().collect()
+        yield from PowerCollector().collect()
         yield skipped.family()
 
 

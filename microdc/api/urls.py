@@ -9,10 +9,12 @@ from microdc.core.api import urls as core_urls
 from microdc.energy.api import urls as energy_urls
 from microdc.facility.api import urls as facility_urls
 from microdc.nodes.api import urls as nodes_urls
+from microdc.power.api import urls as power_urls
 from microdc.provisioning.api import urls as provisioning_urls
 from microdc.telemetry.api import urls as telemetry_urls
 
-APP_URLS = [core_urls, nodes_urls, telemetry_urls, facility_urls, provisioning_urls, energy_urls, alerts_urls]
+APP_URLS = [core_urls, nodes_urls, telemetry_urls, facility_urls, provisioning_urls, energy_urls, power_urls,
+            alerts_urls]
 
 router = DefaultRouter()
 for app_urls in APP_URLS:

@@ -58,6 +58,14 @@ POLICIES: dict[str, Policy] = {
     "energy.usagebucket": HISTORY,
     "energy.unallocatedbucket": HISTORY,
     "energy.carbonscheduleseen": HISTORY,
+    # Desired power limits: changed through /power-limit/ endpoints (operators) and by policies only.
+    "power.powerlimit": HISTORY,
+    "power.powerlimitchange": HISTORY,
+    "power.policycap": HISTORY,
+    "power.policystate": HISTORY,
+    "power.policyevent": HISTORY,
+    # Started through /deployments/<id>/cap-sweep/ (operators), advanced by the worker only.
+    "power.capsweep": HISTORY,
     # Alerts: the worker raises and resolves them; viewers acknowledge through the API's /ack/ (not a change of
     # the alert itself), operators silence, admins manage rules and receivers; the delivery log is history.
     "alerts.alertrule": Policy(delete=Role.ADMIN, in_admin=frozenset({"view", "change"})),

@@ -77,6 +77,10 @@ class Site(SimulatedMixin):
         null=True, blank=True, validators=[MinValueValidator(1.0)],
         help_text="The PUE the site aims at; the 'PUE above target' alert compares the 1 h PUE with it.",
     )
+    contracted_power_watts = models.FloatField(
+        null=True, blank=True, validators=[validate_positive],
+        help_text="The utility feed's contracted limit; the site's power budget answers to it.",
+    )
 
     class Meta:
         ordering = ["name"]
@@ -288,9 +292,15 @@ class FacilityMeter(RetirableMixin, SimulatedMixin):
     )
     timeout_seconds = models.FloatField(default=5.0, validators=[MinValueValidator(0.1), MaxValueValidator(120)])
     enabled = models.BooleanField(default=True)
-    # {channel: amperes}: the rated current of the breaker behind each channel ("" is the meter's own input),
-    # for the "breaker current near its rating" alert.
+    # Capacities (microdc.power.capacity): what the equipment may carry; budgets derate them for continuous load.
+    # {channel: amperes}: the rated current of the breaker behind each channel ("" is the meter's own input).
     breaker_ratings_amperes = models.JSONField(default=dict, blank=True)
+    rated_voltage_volts = models.FloatField(null=True, blank=True, validators=[validate_positive],
+                                            help_text="PDU: the circuit voltage (turns a current rating into watts).")
+    rated_power_watts = models.FloatField(null=True, blank=True, validators=[validate_positive],
+                                          help_text="UPS: its rated real power; feed: the metered limit.")
+    rated_heat_removal_watts = models.FloatField(null=True, blank=True, validators=[validate_positive],
+                                                 help_text="Cooling unit: the heat it can remove.")
 
     audit_secret_fields = ("secret",)
 

@@ -55,6 +55,9 @@ class Deployment(models.Model):
                                  help_text="Per node: inference endpoint and metrics URL, once healthy.")
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
     created = models.DateTimeField(default=timezone.now)
+    priority = models.SmallIntegerField(
+        default=0, validators=[MinValueValidator(-100), MaxValueValidator(100)],
+        help_text="Power budgets cap lower priorities first (-100..100).")
 
     class Meta:
         ordering = ["name", "-created"]
@@ -81,6 +84,8 @@ class DeploymentRevision(models.Model):
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
     created = models.DateTimeField(default=timezone.now)
     note = models.CharField(max_length=200, blank=True)
+    placement = models.JSONField(default=dict, blank=True,
+                                 help_text="When the appliance chose the node: the request, the choice and why.")
 
     audit_maskers = {"env": mask_env, "artifact": mask_url}
 

@@ -14,9 +14,9 @@ from pathlib import Path
 
 from django.conf import settings
 
-from microdc.agent.collectors.simulated import ProcessFn
+from microdc.agent.collectors.simulated import ProcessFn, speed_of
 from microdc.energy.servers import sync_model_servers
-from microdc.nodes.models import Node
+from microdc.nodes.models import Accelerator, Node
 from microdc.provisioning.models import Deployment, DeploymentRevision, Runtime
 
 from .inference_load import DeploymentLoad, LoadProfile
@@ -108,6 +108,13 @@ def processes_by_node() -> dict[str, dict[int, list[tuple[str, ProcessFn]]]]:
     return out
 
 
+def gpu_speed(spec: DemoDeployment):
+    """How fast the deployment's simulated GPUs run now: the slowest one sets the pace (a power cap slows it)."""
+    uuids = list(Accelerator.objects.filter(node__hostname=spec.node, index__in=spec.gpus)
+                 .values_list("uuid", flat=True))
+    return lambda: min((speed_of(uuid) for uuid in uuids), default=1.0)
+
+
 def start_demo_model_servers() -> list[SimulatedModelServer]:
     """Start a simulated model server per demo deployment (its counters from now, as a restarted server's
     are) and point the deployment's endpoint at it when its usual port was taken."""
@@ -117,9 +124,9 @@ def start_demo_model_servers() -> list[SimulatedModelServer]:
         if deployment is None:
             continue
         try:
-            server = SimulatedModelServer(spec.load(), spec.model, port=port_of(index))
+            server = SimulatedModelServer(spec.load(), spec.model, port=port_of(index), speed=gpu_speed(spec))
         except OSError:  # the usual port is taken: any free one, recorded below
-            server = SimulatedModelServer(spec.load(), spec.model)
+            server = SimulatedModelServer(spec.load(), spec.model, speed=gpu_speed(spec))
         servers.append(server.start())
         wanted = [endpoint(spec, server.port)]
         if deployment.endpoints != wanted:

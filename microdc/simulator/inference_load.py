@@ -53,6 +53,8 @@ class LoadProfile:
     decode_tokens_per_second: float = 45.0  # per request, unloaded
     base_ttft_seconds: float = 0.12
     capacity_rps: float = 4.0  # the rate at which the server's GPUs are fully busy
+    rate_noise: float = 0.2  # each slot's rate within +-20% of the day curve
+    token_noise: float = 0.3  # each slot's mean tokens per request within +-30%
 
 
 @dataclass(frozen=True)
@@ -122,14 +124,14 @@ class DeploymentLoad:
         p, k = self.profile, self.key
         start = index * SLOT_SECONDS
         shape = self.day_shape(start + SLOT_SECONDS / 2)
-        rate = p.peak_rps * shape * (0.8 + 0.4 * _unit(k, 1, index))
+        rate = p.peak_rps * shape * (1 - p.rate_noise + 2 * p.rate_noise * _unit(k, 1, index))
         if _unit(k, 2, index) < p.burst_chance:
             rate *= p.burst_factor
         if shape < 0.3 and _unit(k, 3, index) < p.quiet_chance:
             rate = 0.0
         load = min(1.0, rate / p.capacity_rps)
-        prompt = p.prompt_tokens * (0.7 + 0.6 * _unit(k, 4, index))
-        generated = p.generation_tokens * (0.7 + 0.6 * _unit(k, 5, index))
+        prompt = p.prompt_tokens * (1 - p.token_noise + 2 * p.token_noise * _unit(k, 4, index))
+        generated = p.generation_tokens * (1 - p.token_noise + 2 * p.token_noise * _unit(k, 5, index))
         ttft = p.base_ttft_seconds * (1 + 3 * load**2) * (prompt / p.prompt_tokens)
         e2e = ttft + generated / p.decode_tokens_per_second * (1 + 0.8 * load)
         return Slot(start, rate, prompt, generated, e2e, ttft)
@@ -162,13 +164,18 @@ class DeploymentLoad:
         slot = self.slot(index)
         return [a + b for a, b in zip(whole, _vector(slot, t - slot.start), strict=True)]
 
-    def totals(self, t: float, since: float) -> Totals:
-        """Counters at `t` of a server that started at `since` (zero before it)."""
-        if t <= since:
-            t = since
-        origin = math.floor(since / SLOT_SECONDS)
-        end, begin = self._absolute(t, origin), self._absolute(since, origin)
-        v = [a - b for a, b in zip(end, begin, strict=True)]
+    def increase(self, t0: float, t1: float, origin: float) -> list[float]:
+        """Every counter's increase from t0 to t1 (a vector in Totals field order)."""
+        first = math.floor(origin / SLOT_SECONDS)
+        end, begin = self._absolute(max(t0, t1), first), self._absolute(t0, first)
+        return [a - b for a, b in zip(end, begin, strict=True)]
+
+    def totals(self, t: float, since: float, lost: list[float] | None = None) -> Totals:
+        """Counters at `t` of a server that started at `since` (zero before it), less what it could not serve
+        (`lost`, a vector from `increase`)."""
+        v = self.increase(since, max(t, since), since)
+        if lost is not None:
+            v = [a - b for a, b in zip(v, lost, strict=True)]
         r = len(FINISHED_REASONS)
         e = r + 4 + len(E2E_BUCKETS)
         return Totals(by_reason={name: v[i] for i, (name, _) in enumerate(FINISHED_REASONS)},

@@ -66,10 +66,40 @@ class RealCounters:
                 self.ttft_buckets[i] += ttft <= le
 
 
+class Throttle:
+    """What the server could not serve of its load because its GPUs ran slower (a power cap): the load is
+    open-loop, so requests beyond the throughput left are lost, and every counter grows by the served share.
+
+    Counted as time passes, at the GPUs' speed seen at each look (each scrape or request), so counters never
+    run backwards whatever the cap does."""
+
+    def __init__(self, load: DeploymentLoad, speed: Callable[[], float], started: float):
+        self.load, self.speed, self.started = load, speed, started
+        self.t = started
+        self.lost: list[float] | None = None
+        self.lock = threading.Lock()
+
+    def served_share(self, t: float) -> float:
+        rate = self.load.rate(t)
+        capacity = self.load.profile.capacity_rps * self.speed()
+        return 1.0 if rate <= capacity else capacity / rate
+
+    def lost_until(self, t: float) -> list[float] | None:
+        with self.lock:
+            if t > self.t:
+                share = self.served_share(t)
+                if share < 1.0:
+                    increase = self.load.increase(self.t, t, self.started)
+                    lost = self.lost or [0.0] * len(increase)
+                    self.lost = [a + b * (1.0 - share) for a, b in zip(lost, increase, strict=True)]
+                self.t = t
+            return self.lost
+
+
 def metrics_page(load: DeploymentLoad, model: str, t: float, started: float,
-                 real: RealCounters | None = None) -> str:
+                 real: RealCounters | None = None, throttle: Throttle | None = None) -> str:
     """The server's /metrics text at `t` (Prometheus text format, as vLLM's prometheus_client writes it)."""
-    totals = load.totals(t, since=started)
+    totals = load.totals(t, since=started, lost=throttle.lost_until(t) if throttle else None)
     real = real or RealCounters()
     labels = {"model_name": model}
     reasons = {name: math.floor(totals.by_reason[name]) for name, _ in FINISHED_REASONS}
@@ -166,11 +196,14 @@ class SimulatedModelServer:
     """One simulated server: its HTTP thread, its load and counters. `stop()` shuts it down."""
 
     def __init__(self, load: DeploymentLoad, model: str, host: str = "127.0.0.1", port: int = 0,
-                 started: float | None = None, clock: Callable[[], float] = time.time):
+                 started: float | None = None, clock: Callable[[], float] = time.time,
+                 speed: Callable[[], float] | None = None):
         if not model.startswith("simulated-"):
             raise ValueError(f"a simulated server's model id must start with 'simulated-', got {model!r}")
         self.load, self.model, self.clock = load, model, clock
         self.started = clock() if started is None else started
+        # `speed`: how fast its GPUs run now (1: full clock), e.g. collectors.simulated.speed_of for its GPUs.
+        self.throttle = Throttle(load, speed, self.started) if speed is not None else None
         self.real = RealCounters()
         self.httpd = ThreadingHTTPServer((host, port), _handler(self))
         self.httpd.daemon_threads = True
@@ -196,7 +229,8 @@ class SimulatedModelServer:
         self._thread.join(timeout=5)
 
     def page(self, t: float | None = None) -> str:
-        return metrics_page(self.load, self.model, self.clock() if t is None else t, self.started, self.real)
+        return metrics_page(self.load, self.model, self.clock() if t is None else t, self.started, self.real,
+                            self.throttle)
 
     def complete(self, body: bytes) -> dict:
         began = time.monotonic()

@@ -10,6 +10,8 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
+from microdc.agent.power_limits import STATUSES as LIMIT_STATUSES
+
 from .metrics_catalog import METRIC_NAME
 
 MAX_SAMPLES_PER_BATCH = 2000
@@ -130,6 +132,23 @@ def _timestamp(value: Any, where: str, now: datetime.datetime) -> datetime.datet
     return ts
 
 
+# What the agent made of the appliance's desired power limit (the wire format is the agent's).
+POWER_LIMIT_STATUSES = frozenset(LIMIT_STATUSES)
+
+
+def power_limit_outcome(raw: Any, where: str) -> dict[str, Any]:
+    if type(raw) is not dict:
+        raise BatchError(where, "must be an object {desired_watts, status, detail}")
+    desired, state, detail = raw.get("desired_watts"), raw.get("status"), raw.get("detail", "")
+    if desired is not None and not (finite_number(desired) and desired > 0):
+        raise BatchError(f"{where}.desired_watts", "must be a positive number of watts or null")
+    if state not in POWER_LIMIT_STATUSES:
+        raise BatchError(f"{where}.status", f"must be one of {', '.join(sorted(POWER_LIMIT_STATUSES))}")
+    if type(detail) is not str or len(detail) > 300:
+        raise BatchError(f"{where}.detail", "must be a string of at most 300 characters")
+    return {"desired_watts": desired, "status": state, "detail": detail}
+
+
 def _fast_device(raw: Any) -> Device | None:
     """The common case, checked with few calls; None sends the entry to _device for a precise error."""
     if type(raw) is not dict:
@@ -165,6 +184,11 @@ def _fast_device(raw: Any) -> Device | None:
         if type(mig) is not str or len(mig) > 16:
             return None
         attributes["mig_mode"] = mig
+    if "power_limit" in raw:
+        try:
+            attributes["power_limit"] = power_limit_outcome(raw["power_limit"], "")
+        except BatchError:
+            return None
     return Device(kind, index, uuid_text, name, vendor, get("simulated") is True, metrics, attributes)
 
 
@@ -188,6 +212,8 @@ def _device(raw: Any, where: str) -> Device:
         attributes["throttle_reasons"] = reasons[:32]
     if "mig_mode" in raw:
         attributes["mig_mode"] = _text(raw, "mig_mode", where, 16)
+    if "power_limit" in raw:
+        attributes["power_limit"] = power_limit_outcome(raw["power_limit"], f"{where}.power_limit")
     return Device(
         kind=kind, index=index, uuid=uuid_text, name=_text(raw, "name", where, 100, required=False),
         vendor=_text(raw, "vendor", where, 50, required=False), simulated=raw.get("simulated") is True,

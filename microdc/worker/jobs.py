@@ -7,6 +7,8 @@ from microdc.energy import ledger
 from microdc.energy.reservations import sync_reservations
 from microdc.energy.scrape import Scraper
 from microdc.facility.poller import Poller
+from microdc.power.enforce import enforce as enforce_power_policies
+from microdc.power.tuning import advance_sweeps
 from microdc.provisioning.jobs import recover_interrupted
 from microdc.telemetry import rollups
 
@@ -41,4 +43,6 @@ def default_jobs() -> list[Job]:
         Job("alert rules", settings.MICRODC_ALERT_EVAL_SECONDS, alert_cycle),
         Job("alert notifications", 1, deliverer.tick),
         Job("alert retention", 3600, retention.prune),
+        Job("power policies", settings.MICRODC_POWER_POLICY_SECONDS, enforce_power_policies),
+        Job("cap sweeps", 2, advance_sweeps),
     ]

@@ -221,6 +221,7 @@ class TelemetryServer:
         self.order: list[str] = []  # batch_ids in the order they were first stored
         self.attempts: list[tuple[str | None, int]] = []  # (batch_id, status) for every request
         self.script: list[int] = []
+        self.reply_extra: dict[str, Any] = {}  # added to every 202 answer, e.g. {"power_limits": {...}}
         self.lock = threading.Lock()
         self._httpd: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -275,7 +276,8 @@ class TelemetryServer:
                     if not duplicate:
                         server.batches[batch_id] = batch
                         server.order.append(batch_id)
-                self._answer(202, {"accepted": len(batch["samples"]), "duplicate": duplicate}, batch_id)
+                self._answer(202, {"accepted": len(batch["samples"]), "duplicate": duplicate,
+                                   **server.reply_extra}, batch_id)
 
         self._httpd = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
         self._httpd.daemon_threads = True

@@ -304,3 +304,19 @@ def test_a_name_taken_between_validation_and_insert_is_a_400(client_for, node, a
     response = client_for("operator").post("/api/v1/deployments/", body(node, *artifact), format="json")
     assert response.status_code == 400 and "a deployment named iris exists" in str(response.json().get("name"))
     assert Deployment.objects.count() == 1 and not Job.objects.exists() and not NodeLock.objects.exists()
+
+
+@pytest.mark.django_db
+def test_the_priority_changes_without_a_rollout_and_is_checked(client_for, node, artifact):
+    operator = client_for("operator")
+    created = operator.post("/api/v1/deployments/", body(node, *artifact) | {"priority": 5}, format="json").json()
+    deployment_id = created["deployment"]["id"]
+    assert created["deployment"]["priority"] == 5
+    jobs_before = Job.objects.count()
+    response = operator.patch(f"/api/v1/deployments/{deployment_id}/", {"priority": -20}, format="json")
+    assert response.status_code == 200 and response.json()["priority"] == -20
+    assert Job.objects.count() == jobs_before, "a priority change rolls nothing out"
+    refused = operator.patch(f"/api/v1/deployments/{deployment_id}/", {"priority": 500, "args": ["--x"]},
+                             format="json")
+    assert refused.status_code == 400 and "priority" in refused.json()
+    assert Deployment.objects.get(pk=deployment_id).priority == -20

@@ -175,3 +175,29 @@ def test_replaced_card_keeps_its_slot(agent, node):
     slot = Accelerator.objects.get(node=node, index=0)
     assert slot.uuid == UUID1
     assert AuditEvent.objects.filter(action="update", object_type="nodes.accelerator").exists()
+
+
+@pytest.mark.django_db
+def test_the_agents_power_limit_outcome_is_kept_with_the_accelerator(agent, node):
+    outcome = {"desired_watts": 400.0, "status": "not_permitted", "detail": "setting a power limit needs root"}
+    device = {**gpu(0, UUID0, power_limit_watts=700.0, power_limit_min_watts=200.0), "power_limit": outcome}
+    response = push(agent, batch(node.hostname, [sample(timezone.now(), [device])]))
+    assert response.status_code == 202, response.json()
+    source = Source.objects.get(accelerator__uuid=UUID0)
+    assert source.last_attributes["power_limit"] == outcome
+    assert source.last_values["power_limit_min_watts"] == 200.0
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("power_limit", "field"), [
+    ({"desired_watts": 400.0, "status": "maybe"}, "power_limit.status"),
+    ({"desired_watts": -1, "status": "applied"}, "power_limit.desired_watts"),
+    ({"desired_watts": None, "status": "applied", "detail": 5}, "power_limit.detail"),
+    ("applied", "power_limit"),
+])
+def test_a_malformed_power_limit_outcome_is_refused_naming_it(agent, node, power_limit, field):
+    device = {**gpu(0, UUID0), "power_limit": power_limit}
+    response = push(agent, batch(node.hostname, [sample(timezone.now(), [device])]))
+    assert response.status_code == 400
+    assert response.json()["field"].endswith(field), response.json()
+    assert nothing_stored()

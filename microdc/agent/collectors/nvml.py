@@ -19,6 +19,13 @@ asking again. Processes mapping to no service are not reported. Sources stay few
 ever run there, e.g. 8 GPUs x 10 deployments over a node's life is 80 of MICRODC_MAX_SENSORS_PER_NODE=256,
 each with one metric name (of MICRODC_MAX_METRICS_PER_SOURCE=64).
 
+Power limits (``apply_power_limits``, fed by the appliance's push replies through microdc.agent.power_limits):
+``nvmlDeviceSetPowerManagementLimit`` in mW within ``nvmlDeviceGetPowerManagementLimitConstraints``, null
+meaning ``nvmlDeviceGetPowerManagementDefaultLimit``; each device reports its constraints and default as
+``power_limit_min_watts`` / ``power_limit_max_watts`` / ``power_limit_default_watts`` and the outcome
+(applied, not permitted without root, not supported, out of range) as ``power_limit``. The enforced limit
+stays ``power_limit_watts`` (``nvmlDeviceGetEnforcedPowerLimit``, the lowest of every limit in force).
+
 With ``record_raw`` the raw NVML return values of the last collection are kept in ``last_raw``, keyed
 ``"<function>(<ARG_CONSTANTS>)"``: ``microdc-agent --once --json --nvml-raw`` on a real GPU prints them, and
 the tests replay such a capture through the real pynvml module (tests/agent/fixtures/nvml_h100.json).
@@ -33,7 +40,9 @@ import logging
 from types import ModuleType
 from typing import Any
 
+from microdc.agent import power_limits
 from microdc.agent.collectors.base import STATUS_OK, CollectorResult, degraded, unavailable
+from microdc.agent.power_limits import Attempts, Desired, LimitOutcome
 from microdc.agent.processes import ProcessMap
 
 log = logging.getLogger(__name__)
@@ -130,6 +139,7 @@ class NvmlCollector:
         self._reported_reason: str | None = None
         self._missing: set[str] = set()  # call keys the driver lacks
         self._warned: set[tuple[str, ...]] = set()
+        self.limits = Attempts()
 
     # -- lifecycle ---------------------------------------------------------------------------------
 
@@ -308,6 +318,11 @@ class NvmlCollector:
             m["energy_joules"] = v / 1000.0
         if (v := call("nvmlDeviceGetEnforcedPowerLimit")) is not None:
             m["power_limit_watts"] = v / 1000.0
+        # What a desired limit may be (the appliance checks a cap against these) and what "no cap" means.
+        if (v := call("nvmlDeviceGetPowerManagementLimitConstraints")) is not None:
+            m["power_limit_min_watts"], m["power_limit_max_watts"] = v[0] / 1000.0, v[1] / 1000.0
+        if (v := call("nvmlDeviceGetPowerManagementDefaultLimit")) is not None:
+            m["power_limit_default_watts"] = v / 1000.0
 
         v = call("nvmlDeviceGetTemperatureV", "NVML_TEMPERATURE_GPU")
         if v is None and "nvmlDeviceGetTemperatureV(NVML_TEMPERATURE_GPU)" in self._missing:
@@ -360,7 +375,57 @@ class NvmlCollector:
         mig = call("nvmlDeviceGetMigMode")
         if mig is not None:
             device["mig_mode"] = "enabled" if mig[0] == nv.NVML_DEVICE_MIG_ENABLE else "disabled"
+        if (limit := self.limits.report(device["uuid"])) is not None:
+            device["power_limit"] = limit
         return device, handle
+
+    # -- power limits ------------------------------------------------------------------------------
+
+    def apply_power_limits(self, desired: Desired, now: float) -> None:
+        """Set each named GPU's power management limit (None: its default), within its constraints, in mW.
+
+        Only GPUs the appliance names are touched, and only when their limit differs; a refusal (not root,
+        not supported, out of range) is reported with the next sample and tried again after a while, not
+        every collection."""
+        nv = self._ensure_ready(now)
+        if nv is None or not desired:
+            return
+        try:
+            count = nv.nvmlDeviceGetCount()
+        except nv.NVMLError:
+            return  # collect() reports the lost driver
+        for index in range(count):
+            try:
+                handle = nv.nvmlDeviceGetHandleByIndex(index)
+                uuid = str(nv.nvmlDeviceGetUUID(handle))
+            except nv.NVMLError:
+                continue  # a lost GPU: collect() reports it
+            if uuid in desired and self.limits.due(uuid, desired[uuid], now):
+                self.limits.record(uuid, self._set_limit(nv, handle, desired[uuid]), now)
+
+    @staticmethod
+    def _set_limit(nv: ModuleType, handle: Any, watts: float | None) -> LimitOutcome:
+        def refused(status: str, detail: str) -> LimitOutcome:
+            return LimitOutcome(watts, status, detail)
+
+        try:
+            low, high = nv.nvmlDeviceGetPowerManagementLimitConstraints(handle)
+            target = nv.nvmlDeviceGetPowerManagementDefaultLimit(handle) if watts is None else round(watts * 1000)
+            if not low <= target <= high:
+                return refused(power_limits.OUT_OF_RANGE,
+                               f"{target / 1000:g} W is outside the device's {low / 1000:g}-{high / 1000:g} W")
+            if nv.nvmlDeviceGetPowerManagementLimit(handle) != target:
+                nv.nvmlDeviceSetPowerManagementLimit(handle, target)
+        except nv.NVMLError_NoPermission:
+            return refused(power_limits.NOT_PERMITTED, "setting a power limit needs root (NVML NO_PERMISSION)")
+        except (nv.NVMLError_NotSupported, nv.NVMLError_FunctionNotFound):
+            return refused(power_limits.NOT_SUPPORTED,
+                           "this GPU or driver has no settable power limit (NVML NOT_SUPPORTED)")
+        except nv.NVMLError_InvalidArgument:
+            return refused(power_limits.OUT_OF_RANGE, "NVML refused the limit as out of range (INVALID_ARGUMENT)")
+        except nv.NVMLError as exc:
+            return refused(power_limits.FAILED, f"NVML: {exc}")
+        return LimitOutcome(watts, power_limits.APPLIED)
 
     # -- per-process utilization -------------------------------------------------------------------
 

@@ -4,7 +4,12 @@ Model, per GPU:
 - utilization u(t): bursts of inference load (20 s bursts busy or idle, jitter every 2 s, busy share
   swelling over the hour); constant within each 2 s slot, so everything below has a closed form;
 - power P = idle + (peak_demand - idle) * u**a, capped at the power limit (peak demand exceeds the limit,
-  so a full load runs at the cap with ``sw_power_cap``);
+  so a full load runs at the cap with ``sw_power_cap``); the limit takes desired caps like NVML's, within
+  [min, default], from the moment they are applied. Under a cap the SM clock falls to where the board's power
+  fits: power at relative clock r is a static share (leakage, HBM) plus a linear and a cubic dynamic share
+  (``power_share``), so throughput (proportional to the clock) falls slower than power at first and faster
+  near the bottom, which gives energy per unit of work a real minimum. ``speed_of(uuid)`` tells an
+  in-process simulated model server how fast its GPU runs now;
 - temperature: first-order lag toward ambient + R_th * P with time constant tau (30-60 s),
   T(t+dt) = T_ss + (T - T_ss) * exp(-dt/tau), exact for piecewise-constant power; HBM likewise, slower;
 - energy counter = exact integral of P over time (sum of P * dt per slot), monotonic;
@@ -24,12 +29,16 @@ from __future__ import annotations
 
 import hashlib
 import math
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from microdc.agent.collectors.base import STATUS_OK, CollectorResult
+from microdc.agent.power_limits import APPLIED, OUT_OF_RANGE, Attempts, Desired, LimitOutcome
 
+# Board power at relative SM clock r, as a share of its full-clock power: static + linear + cubic parts.
+STATIC_SHARE, LINEAR_SHARE, CUBIC_SHARE = 0.2, 0.2, 0.6
 SLOT_SECONDS = 2.0
 BURST_SECONDS = 20.0
 SWELL_SECONDS = 3600.0
@@ -62,6 +71,30 @@ def _ratio(value: float) -> float:
     return min(1.0, max(0.0, float(value)))
 
 
+def power_share(r: float) -> float:
+    return STATIC_SHARE + LINEAR_SHARE * r + CUBIC_SHARE * r**3
+
+
+def clock_under(share: float) -> float:
+    """The relative clock at which the board draws `share` of its full-clock power (0 below the static part)."""
+    if share >= 1.0:
+        return 1.0
+    low, high = 0.0, 1.0
+    for _ in range(40):  # power_share is increasing: bisection to well below a MHz
+        mid = (low + high) / 2
+        low, high = (mid, high) if power_share(mid) < share else (low, mid)
+    return low
+
+
+_GPUS: weakref.WeakValueDictionary[str, SimulatedGpu] = weakref.WeakValueDictionary()
+
+
+def speed_of(uuid: str) -> float:
+    """How fast a simulated GPU of this process runs now, relative to full clock under no cap (1 if unknown)."""
+    gpu = _GPUS.get(uuid)
+    return gpu.speed if gpu is not None else 1.0
+
+
 def gpu_key(seed: int, node: str, index: int) -> bytes:
     return hashlib.blake2b(f"{seed}/{node}/{index}".encode(), digest_size=16).digest()
 
@@ -76,7 +109,8 @@ class GpuModel:
     """Board constants, H100 SXM5 80GB-like."""
 
     name: str = "Simulated H100 80GB HBM3"
-    power_limit_watts: float = 700.0
+    power_limit_watts: float = 700.0  # the default (and highest) limit
+    min_power_limit_watts: float = 200.0
     idle_watts: float = 70.0
     peak_demand_watts: float = 760.0
     power_exponent: float = 1.4
@@ -109,6 +143,9 @@ class SimulatedGpu:
         self._utilization = utilization or self._default_utilization
         self._t: float | None = None
         self.energy_joules = uptime * 250.0
+        self.limit_watts = model.power_limit_watts
+        self.speed = 1.0  # relative clock at the last reading
+        _GPUS[self.uuid] = self
         self.temperature_celsius = 0.0
         self.hbm_temperature_celsius = 0.0
 
@@ -132,7 +169,18 @@ class SimulatedGpu:
         return m.idle_watts + (m.peak_demand_watts - m.idle_watts) * u**m.power_exponent
 
     def power_watts(self, u: float) -> float:
-        return min(self.model.power_limit_watts, self.demand_watts(u))
+        return min(self.limit_watts, self.demand_watts(u))
+
+    def set_limit(self, watts: float | None, t: float) -> LimitOutcome:
+        """As NVML does: within [min, default], effective from `t` (the past is integrated at the old one)."""
+        m = self.model
+        target = m.power_limit_watts if watts is None else watts
+        if not m.min_power_limit_watts <= target <= m.power_limit_watts:
+            return LimitOutcome(watts, OUT_OF_RANGE, f"{target:g} W is outside the device's "
+                                                     f"{m.min_power_limit_watts:g}-{m.power_limit_watts:g} W")
+        self.advance(t)
+        self.limit_watts = float(target)
+        return LimitOutcome(watts, APPLIED)
 
     def _steady(self, p: float) -> tuple[float, float]:
         m = self.model
@@ -174,12 +222,13 @@ class SimulatedGpu:
             reasons.append("gpu_idle")
         else:
             sm_mhz = m.max_sm_mhz
-            if demand > m.power_limit_watts:  # clocks drop until power fits under the cap
-                sm_mhz *= (m.power_limit_watts / demand) ** 0.5
+            if demand > self.limit_watts:  # clocks drop until power fits under the cap
+                sm_mhz *= clock_under(self.limit_watts / demand)
                 reasons.append("sw_power_cap")
         if self.temperature_celsius >= m.slowdown_celsius:
             sm_mhz *= 0.85
             reasons.append("sw_thermal_slowdown")
+        self.speed = 1.0 if u < 0.02 else sm_mhz / m.max_sm_mhz
         kv_cache = u * (0.92 * m.memory_total_bytes - self.model_bytes)
         k = self.key
         slot = math.floor(t / SLOT_SECONDS)
@@ -193,7 +242,10 @@ class SimulatedGpu:
             "metrics": {
                 "power_watts": round(power, 3),
                 "energy_joules": round(self.energy_joules, 3),
-                "power_limit_watts": m.power_limit_watts,
+                "power_limit_watts": self.limit_watts,
+                "power_limit_min_watts": m.min_power_limit_watts,
+                "power_limit_max_watts": m.power_limit_watts,
+                "power_limit_default_watts": m.power_limit_watts,
                 "temperature_celsius": round(self.temperature_celsius, 2),
                 "memory_temperature_celsius": round(self.hbm_temperature_celsius, 2),
                 "utilization_ratio": round(u, 4),
@@ -237,6 +289,12 @@ class SimulatedCollector:
                          utilization or (_process_sum(self.processes[i]) if self.processes.get(i) else None))
             for i in range(gpus)
         ]
+        self.limits = Attempts()
+
+    def apply_power_limits(self, desired: Desired, now: float) -> None:
+        for gpu in self.gpus:
+            if gpu.uuid in desired and self.limits.due(gpu.uuid, desired[gpu.uuid], now):
+                self.limits.record(gpu.uuid, gpu.set_limit(desired[gpu.uuid], now), now)
 
     def _process_sensors(self, gpu: SimulatedGpu, t: float) -> list[dict[str, Any]]:
         by_unit: dict[str, float] = {}
@@ -246,8 +304,14 @@ class SimulatedCollector:
                  "metrics": {"sm_utilization_ratio": round(min(1.0, u), 4)}}
                 for unit, u in sorted(by_unit.items())]
 
+    def _device(self, gpu: SimulatedGpu, now: float) -> dict[str, Any]:
+        device = gpu.read(now)
+        if (limit := self.limits.report(gpu.uuid)) is not None:
+            device["power_limit"] = limit
+        return device
+
     def collect(self, now: float) -> CollectorResult:
-        return CollectorResult(devices=[gpu.read(now) for gpu in self.gpus],
+        return CollectorResult(devices=[self._device(gpu, now) for gpu in self.gpus],
                                sensors=[s for gpu in self.gpus for s in self._process_sensors(gpu, now)])
 
     def close(self) -> None:

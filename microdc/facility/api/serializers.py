@@ -22,8 +22,9 @@ class FacilityMeterSerializer(serializers.ModelSerializer):
         model = FacilityMeter
         fields = ["id", "site", "site_slug", "rack", "name", "kind", "boundary", "it_measurement_point",
                   "boundary_channel", "protocol", "host", "port", "settings", "secret", "has_secret",
-                  "poll_interval_seconds", "timeout_seconds", "enabled", "breaker_ratings_amperes", "simulated",
-                  "health", "retired_at"]
+                  "poll_interval_seconds", "timeout_seconds", "enabled", "breaker_ratings_amperes",
+                  "rated_voltage_volts", "rated_power_watts", "rated_heat_removal_watts", "simulated", "health",
+                  "retired_at"]
 
     def get_has_secret(self, meter) -> bool:
         return bool(meter.secret)

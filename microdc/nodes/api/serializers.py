@@ -8,7 +8,7 @@ from ..placement import validate_placement
 class SiteSerializer(serializers.ModelSerializer):
     class Meta:
         model = Site
-        fields = ["id", "name", "slug", "description", "address", "pue_target", "simulated"]
+        fields = ["id", "name", "slug", "description", "address", "pue_target", "contracted_power_watts", "simulated"]
 
 
 class RackSerializer(serializers.ModelSerializer):

@@ -4,7 +4,8 @@ import httpx
 from rest_framework import serializers
 
 from microdc.core.roles import Role, has_role
-from microdc.nodes.models import Node
+from microdc.nodes.models import Accelerator, Node
+from microdc.power.placement import PlacementError, place
 
 from .. import url_policy
 from ..artifacts import ArtifactError, load_public_key
@@ -66,15 +67,24 @@ class SigningKeySerializer(serializers.ModelSerializer):
         return value.strip()
 
 
+class PlacementRequestSerializer(serializers.Serializer):
+    count = serializers.IntegerField(min_value=1, max_value=64, help_text="Accelerators the server needs.")
+    kind = serializers.ChoiceField(choices=Accelerator.Kind.choices, default=Accelerator.Kind.GPU)
+
+
 class RevisionSerializer(serializers.ModelSerializer):
-    nodes = serializers.SlugRelatedField(many=True, slug_field="hostname", queryset=Node.objects.live())
+    nodes = serializers.SlugRelatedField(many=True, slug_field="hostname", queryset=Node.objects.live(),
+                                         required=False)
+    placement = serializers.JSONField(
+        required=False, help_text='Instead of nodes and accelerators: {"count": N, "kind": "gpu"} places the server '
+                                  "by headroom; reads back as the choice and its reasons.")
     args = serializers.JSONField(default=list, validators=[check_args])
     env = serializers.JSONField(default=dict, validators=[check_env])
 
     class Meta:
         model = DeploymentRevision
         fields = ["id", "number", "artifact", "artifact_sha256", "artifact_signature", "signing_key", "nodes",
-                  "accelerators", "port", "args", "env", "note", "created", "created_by"]
+                  "accelerators", "placement", "port", "args", "env", "note", "created", "created_by"]
         read_only_fields = ["number", "created", "created_by"]
 
     def to_representation(self, instance):
@@ -110,7 +120,29 @@ class RevisionSerializer(serializers.ModelSerializer):
             raise serializers.ValidationError(f"not active: {', '.join(inactive)}")
         return value
 
+    def validate_placement(self, value):
+        request = PlacementRequestSerializer(data=value)
+        if not isinstance(value, dict) or not request.is_valid():
+            raise serializers.ValidationError(request.errors if isinstance(value, dict) else
+                                              'must be an object {"count": N, "kind": "gpu"}')
+        return request.validated_data
+
+    def _place(self, attrs):
+        if attrs.get("nodes") or attrs.get("accelerators"):
+            raise serializers.ValidationError({"placement": "name nodes and accelerators, or ask for a placement; "
+                                                            "not both"})
+        wanted = attrs["placement"]
+        try:
+            chosen = place(wanted["count"], wanted["kind"], exclude=self.context.get("deployment"))
+        except PlacementError as exc:
+            raise serializers.ValidationError({"placement": str(exc)}) from exc
+        attrs.update(nodes=[chosen["node"]], accelerators=chosen["accelerators"], placement=chosen["record"])
+
     def validate(self, attrs):
+        if "placement" in attrs:
+            self._place(attrs)
+        elif not attrs.get("nodes"):
+            raise serializers.ValidationError({"nodes": "name at least one node, or ask for a placement"})
         if attrs.get("artifact_signature") and not attrs.get("signing_key"):
             raise serializers.ValidationError({"signing_key": "a signed artifact needs the trusted key to check it"})
         indices = attrs.get("accelerators") or []
@@ -131,8 +163,8 @@ class DeploymentSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Deployment
-        fields = ["id", "name", "runtime", "status", "revision", "current_revision", "endpoints", "created",
-                  "created_by", "last_job"]
+        fields = ["id", "name", "runtime", "status", "priority", "revision", "current_revision", "endpoints",
+                  "created", "created_by", "last_job"]
         read_only_fields = ["status", "endpoints", "created", "created_by"]
 
     def get_last_job(self, deployment) -> int | None:

@@ -104,13 +104,27 @@ class DeploymentViewSet(AuditedModelViewSet):
         deployment = _live(self.get_object())
         if not isinstance(request.data, dict):
             raise ValidationError({"non_field_errors": "the body must be a JSON object of revision fields"})
+        # The priority belongs to the deployment, not to a revision: changing only it rolls nothing out.
+        priority = self._priority(request.data["priority"]) if "priority" in request.data else None
+        if set(request.data) == {"priority"}:
+            with transaction.atomic():
+                self._set_priority(deployment, priority)
+            return Response(DeploymentSerializer(Deployment.objects.get(pk=deployment.pk),
+                                                 context=self.get_serializer_context()).data)
+        data = {k: v for k, v in request.data.items() if k != "priority"}
         current = deployment.current_revision or deployment.revisions.order_by("-number").first()
         base = RevisionSerializer(current, context=self.get_serializer_context()).data
-        merged = {k: base[k] for k in [*REVISION_FIELDS, "nodes"]} | dict(request.data)
-        serializer = RevisionSerializer(data=merged)
+        kept = REVISION_FIELDS if "placement" in data else [*REVISION_FIELDS, "nodes"]
+        if "placement" in data:  # the appliance chooses nodes and accelerators afresh
+            kept = [k for k in kept if k != "accelerators"]
+        merged = {k: base[k] for k in kept} | data
+        serializer = RevisionSerializer(data=merged, context={**self.get_serializer_context(),
+                                                              "deployment": deployment})
         serializer.is_valid(raise_exception=True)
-        changed = [k for k in request.data if k in merged and base.get(k) != merged[k]]
+        changed = [k for k in data if k in merged and base.get(k) != merged[k]]
         with transaction.atomic():
+            if priority is not None:
+                self._set_priority(deployment, priority)
             revision = _new_revision(deployment, dict(serializer.validated_data), request.user)
             self._audit("update", deployment, {k: {"old": audit.masked(DeploymentRevision, k, base.get(k)),
                                                    "new": audit.masked(DeploymentRevision, k, merged[k])}
@@ -120,6 +134,18 @@ class DeploymentViewSet(AuditedModelViewSet):
 
     def update(self, request, *args, **kwargs):
         return self.partial_update(request, *args, **kwargs)
+
+    @staticmethod
+    def _priority(value) -> int:
+        try:
+            return DeploymentSerializer().fields["priority"].run_validation(value)
+        except ValidationError as exc:
+            raise ValidationError({"priority": exc.detail}) from exc
+
+    def _set_priority(self, deployment: Deployment, priority: int) -> None:
+        if priority != deployment.priority:
+            Deployment.objects.filter(pk=deployment.pk).update(priority=priority)
+            self._audit("update", deployment, {"priority": {"old": deployment.priority, "new": priority}})
 
     @extend_schema(request=None, responses={202: inline_serializer("RemoveJob", {"job": JobSerializer()})})
     def destroy(self, request, *args, **kwargs):

@@ -13,6 +13,7 @@ from rest_framework.views import APIView
 
 from microdc.nodes.authentication import NodeAgent, NodeTokenAuthentication
 from microdc.nodes.models import Node
+from microdc.power.selectors import desired_for_node
 
 from ..batch import BatchError
 from ..ingest import ingest_batch, record_rejection
@@ -38,7 +39,9 @@ class TelemetryPushView(APIView):
                                                      "node": serializers.CharField(),
                                                      "samples": serializers.ListField(child=serializers.DictField())}),
         responses={202: inline_serializer("TelemetryAccepted", {"accepted": serializers.IntegerField(),
-                                                                "duplicate": serializers.BooleanField()})},
+                                                                "duplicate": serializers.BooleanField(),
+                                                                "registered": serializers.ListField(),
+                                                                "power_limits": serializers.DictField()})},
     )
     def post(self, request):
         node = request.auth
@@ -60,8 +63,10 @@ class TelemetryPushView(APIView):
         except BatchError as exc:
             record_rejection(node, str(exc))
             return Response({"detail": str(exc), "field": exc.where}, status=status.HTTP_400_BAD_REQUEST)
+        # The desired power limits ride on the answer: nodes need no inbound port (microdc.agent.power_limits).
         return Response({"accepted": result.accepted, "duplicate": result.duplicate,
-                         "registered": list(result.registered)}, status=status.HTTP_202_ACCEPTED)
+                         "registered": list(result.registered), "power_limits": desired_for_node(node.pk)},
+                        status=status.HTTP_202_ACCEPTED)
 
 
 def _time_param(request, name: str, default: datetime.datetime) -> datetime.datetime:
