@@ -3,7 +3,7 @@
 runs it every MICRODC_ALERT_EVAL_SECONDS. Most things are healthy; 20 GPUs run hot and 4 leak detectors are wet, so
 alerts are open and the cycle updates them (value, last evaluated) as it would on a real site. Reports the median
 and p95 of 20 cycles after a first one that opens the alerts, and the cycle that, once a minute, computes the 1 h
-PUE again (facility.pue.settled_site_pue shares it with /metrics). Target: under 200 ms per cycle on SQLite.
+PUE again (facility.pue.settled_site_pue keeps it for the minute). Target: under 200 ms per cycle on SQLite.
 
 Rerun:  .venv/bin/python benchmarks/alert_eval.py [--backend sqlite|postgresql|both]
 """
@@ -79,7 +79,7 @@ def inner() -> None:
     out = {**built, "observations": result.observed, "open": Alert.objects.filter(state__in=Alert.OPEN_STATES).count(),
            "first_ms": first.seconds * 1e3, "median_ms": statistics.median(runs) * 1e3,
            "p95_ms": sorted(runs)[int(0.95 * len(runs)) - 1] * 1e3}
-    # Once a minute the 1 h PUE window moves on and is computed again (shared with /metrics through the cache).
+    # Once a minute the 1 h PUE window moves on and is computed again.
     from django.core.cache import cache
 
     cache.clear()

@@ -10,6 +10,15 @@ PASSWORD = "correct-horse-battery-staple-9"
 
 
 @pytest.fixture(autouse=True)
+def fresh_process_cache():
+    """Each test starts with an empty per-process cache (computed PUE, summaries), as a fresh process would."""
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+
+
+@pytest.fixture(autouse=True)
 def fast_password_hashing(settings):
     # Production keeps Django's slow PBKDF2; tests create many users.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

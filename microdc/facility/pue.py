@@ -148,9 +148,9 @@ def site_pue(site: Site, window: str, now: datetime.datetime | None = None) -> P
 
 
 def settled_site_pue(site: Site, window: str, now: datetime.datetime | None = None) -> PueResult:
-    """site_pue, computed once per window end and shared through the cache: a window ends at the last whole
+    """site_pue, computed once per window end and kept in the process's cache: a window ends at the last whole
     minute whose samples have all arrived, so within that minute its figure does not change. The alert rules
-    (every few seconds), every scraper and every web process then pay for one computation a minute."""
+    (every few seconds) and every scrape of a process then pay for one computation a minute."""
     now = now or timezone.now()
     meters = list(FacilityMeter.objects.filter(site=site, enabled=True).values_list("pk", "boundary",
                                                                                    "poll_interval_seconds"))
