@@ -82,6 +82,11 @@ BUILTIN: tuple[Builtin, ...] = (
             "The appliance cannot read the meter (errors or no reading for three poll intervals): PUE and "
             "power budgets lose its figures.",
             Scope.METER, "unreadable", Op.GT, 0, for_seconds=60),
+    Builtin("power_capped_by_policy", "Power policy capping accelerators",
+            "A power policy holds caps on the accelerators behind one limit of the room: a budget over a breaker, a "
+            "UPS or the feed, a UPS on battery, a cooling unit in alarm. Model servers run slower until it lifts "
+            "them (the facility page's timeline shows each step).",
+            Scope.SITE, "accelerators_capped", Op.GT, 0),
     Builtin("pue_incomplete", "PUE incomplete",
             "The site's PUE over the window cannot be computed from energy (meters missing or stale) for longer "
             "than the duration.",

@@ -321,3 +321,16 @@ class FacilityMeter(RetirableMixin, SimulatedMixin):
         if self.protocol not in {self.Protocol.PUSH} and not self.host:
             raise ValidationError({"host": f"A {self.get_protocol_display()} meter needs a host."})
         validate_breaker_ratings(self.breaker_ratings_amperes)
+        self._check_capacities()
+
+    def _check_capacities(self):
+        """A power budget needs a meter that measures power (microdc.power.capacity)."""
+        if self.kind == self.Kind.WATER:
+            for name in ("rated_power_watts", "rated_voltage_volts", "breaker_ratings_amperes"):
+                if getattr(self, name):
+                    raise ValidationError({name: "A water meter measures no power: it cannot carry a power budget."})
+        if self.rated_heat_removal_watts and self.kind not in (self.Kind.COOLING_UNIT, self.Kind.CHILLER):
+            raise ValidationError({"rated_heat_removal_watts": "Only a cooling unit or a chiller removes heat."})
+        if self.kind == self.Kind.GENERATION and (self.rated_power_watts or self.breaker_ratings_amperes):
+            raise ValidationError({"rated_power_watts": "On-site generation supplies power; budgets apply to what "
+                                                        "draws it (feed, UPS, PDU)."})

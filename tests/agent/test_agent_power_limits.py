@@ -142,5 +142,9 @@ def test_the_agent_applies_the_limits_of_the_push_reply(tmp_path, telemetry_serv
         collected = len(run.recorder.times)
         wait_until(lambda: len(run.recorder.times) >= collected + 5, what="collection during the outage")
         assert run.recorder.inner.gpus[0].limit_watts == 350.0
+        # Back, with a new desired limit: the node takes it with the first answer.
+        telemetry_server.reply_extra = {"power_limits": {uuid: 420.0}}
+        telemetry_server.start()
+        wait_until(lambda: run.recorder.inner.gpus[0].limit_watts == 420.0, what="the new limit after the outage")
     finally:
         run.stop()

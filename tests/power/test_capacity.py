@@ -84,3 +84,17 @@ def test_a_capacity_of_zero_or_negative_is_a_400_naming_the_field(admin_api, roo
 def test_a_site_feed_limit_of_zero_is_refused(admin_api, site):
     response = admin_api.patch(f"/api/v1/sites/{site.pk}/", {"contracted_power_watts": 0}, format="json")
     assert response.status_code == 400 and "contracted_power_watts" in response.json()
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("kind", "body", "field"), [
+    ("water", {"rated_power_watts": 5000}, "rated_power_watts"),
+    ("water", {"breaker_ratings_amperes": {"": 16}}, "breaker_ratings_amperes"),
+    ("pdu", {"rated_heat_removal_watts": 5000}, "rated_heat_removal_watts"),
+    ("generation", {"rated_power_watts": 5000}, "rated_power_watts"),
+])
+def test_a_budget_on_a_meter_that_measures_no_power_is_a_400_naming_the_field(admin_api, site, kind, body, field):
+    meter = FacilityMeter.objects.create(site=site, name=f"{kind} meter", kind=kind, boundary="other",
+                                         protocol="push")
+    response = admin_api.patch(f"/api/v1/meters/{meter.pk}/", body, format="json")
+    assert response.status_code == 400 and field in response.json(), response.json()

@@ -150,3 +150,23 @@ def test_a_cooling_alarm_caps_the_racks_it_serves(rig):
     store_meter_readings(rig.cdu, at(45), [Reading("temperature_celsius", 22.0, "secondary.1.supply")])
     enforce(at(45))
     assert rig.desired() == [None, None]
+
+
+@pytest.mark.django_db
+def test_a_policy_holding_caps_is_an_alert_until_it_lets_go(rig):
+    from microdc.alerts.evaluation import evaluate
+    from microdc.alerts.models import Alert
+
+    rig.gpu_power(0, [650.0, 650.0])
+    rig.pdu_amperes(0, 15.0)
+    enforce(at(0))
+    evaluate(at(0))
+    alert = Alert.objects.get(labels__alertname="power_capped_by_policy")
+    assert alert.state == "firing" and alert.labels["policy"] == "budget" and alert.value == 2
+    assert "2 accelerators capped: PDU" in alert.annotations["summary"]
+    for t in range(10, 400, 10):
+        rig.pdu_amperes(t, 9.0)
+        enforce(at(t))
+    evaluate(at(400))
+    alert.refresh_from_db()
+    assert rig.desired() == [None, None] and alert.state == "resolved"

@@ -8,11 +8,11 @@ from collections.abc import Callable, Iterator
 
 from ..models import AlertRule
 from ..snapshot import Snapshot
-from . import deployment, gpu, meter, node, site
+from . import deployment, gpu, meter, node, power, site
 from .base import Observation
 
 BUILTIN: dict[str, Callable[[AlertRule, Snapshot], Iterator[Observation]]] = {
-    **gpu.BUILTIN, **node.BUILTIN, **meter.BUILTIN, **site.BUILTIN,
+    **gpu.BUILTIN, **node.BUILTIN, **meter.BUILTIN, **site.BUILTIN, **power.BUILTIN,
 }
 BY_SCOPE: dict[str, Callable[[AlertRule, Snapshot], Iterator[Observation]]] = {
     AlertRule.Scope.GPU: gpu.metric, AlertRule.Scope.NODE: node.metric, AlertRule.Scope.METER: meter.metric,
