@@ -23,7 +23,7 @@ from microdc.energy import series
 from microdc.nodes.models import FacilityMeter, Node, Rack, Site
 from microdc.telemetry.models import Source
 
-from . import energy, facility, provisioning
+from . import energy, facility, power, provisioning
 from .charts import ChartError, chart, labelled
 from .selectors import (
     accelerator_extremes,
@@ -119,6 +119,9 @@ def _racks_page(request, site: Site, racks: list[int] | None, single: Rack | Non
         measure = "temperature"
     state = load_site(site, racks=racks)
     blocks = _rack_blocks(state)
+    limits = power.rack_capacities(power.capacities(site), {m.pk: m.rack_id for m in state.meters})
+    for block in blocks:
+        block["limits"] = limits.get(block["rack"].pk, [])
     groups = [f"rack.{b['rack'].pk}" for b in blocks]
     nodes = {str(n["id"]): n for b in blocks for n in b["nodes"]}
     meters = {str(m["id"]): m for b in blocks for m in b["pdus"]}
@@ -156,8 +159,12 @@ def node(request, pk: int):
         accelerator["deployments"] = [{**d, "jpt": per_token[d["id"]]} for d in held.get(accelerator["id"], [])]
     for deployment in deployments or ():
         deployment["jpt"] = per_token.get(deployment["id"])
+    limits = power.node_limits(node_obj)
+    for accelerator in view["accelerators"]:
+        accelerator["power_limit"] = limits["by_accelerator"].get(accelerator["id"])
     return render(request, "dashboard/node.html", _context(
         request, "node", node_obj.rack.site, [f"node.{pk}"], node=node_obj, view=view,
+        limit_changes=limits["changes"],
         alarms=active_alarms(node_obj.rack.site_id, node=node_obj.hostname),
         deployments=deployments,
         live={"node": pk, "nodes": {str(pk): view}, "throttleWords": THROTTLE_WORDS,
@@ -181,6 +188,7 @@ def deployment(request, pk: int):
         or _site(request)
     return render(request, "dashboard/deployment.html", _context(
         request, "deployment", site, [f"deployment.{pk}"], deployment=deployment_obj, energy=figures,
+        sweeps=power.sweeps(deployment_obj),
         windows=energy.WINDOWS, window_words=energy.WINDOW_WORDS, figure_rows=energy.FIGURES,
         measures=series.MEASURES, notes=series.NOTES,
         live={"deployment": pk, "energy": figures, "windows": list(energy.WINDOWS),
@@ -214,6 +222,7 @@ def facility_page(request):
     summary = summarize(state)
     return render(request, "dashboard/facility.html", _context(
         request, "facility", site, [f"site.{site.pk}"], meters=meter_views, pue=pue, summary=summary,
+        capacities=power.capacities(site), timeline=power.timeline(site),
         health_problem=health_problem, explanation=facility.category_explanation(meter_views, pue.get("24h")),
         live={"summary": summary}))
 
