@@ -47,6 +47,10 @@ METERS = [
 # The channel of each kind that is its boundary value, as the simulated peers report it (facility_demo sets
 # the same from the running peers), so the backfilled history and the live readings are one series.
 BOUNDARY_CHANNELS = {FacilityMeter.Kind.UPS: "output", FacilityMeter.Kind.PDU: "outlets"}
+# What the simulated equipment may carry (microdc.power.capacity): sized so the demo runs with headroom.
+CAPACITIES = {"UPS": {"rated_power_watts": 20000.0}, "PDU A01": {"rated_power_watts": 11000.0},
+              "PDU A02": {"rated_power_watts": 11000.0}, "Cooling unit": {"rated_heat_removal_watts": 30000.0}}
+CONTRACTED_FEED_WATTS = 40000.0
 SOLAR_PEAK_WATTS = 6000.0  # the simulated roof array: covers part of the site's ~15 kW around noon
 HISTORY_DAYS = 7  # how far back the demo's backfill (and its deployments) begin
 # Embodied carbon for the simulated inventory. Illustrative demo values, not a published figure for any
@@ -125,8 +129,9 @@ def _demo_passwords() -> dict[str, str]:
 def seed_demo_site() -> SeedResult:
     result = SeedResult(credentials_file=_credentials_file())
     site, made = Site.objects.get_or_create(
-        slug=SITE_SLUG, defaults={"name": "Demo site", "simulated": True,
-                                  "description": "Simulated micro data center for the demo."}
+        slug=SITE_SLUG, defaults={"name": "Demo site", "simulated": True, "description": "Simulated micro data "
+                                  "center for the demo.", "contracted_power_watts": CONTRACTED_FEED_WATTS,
+                                  "pue_target": 1.5}
     )
     if made:
         result.created.append(f"site {site.slug}")
@@ -159,7 +164,8 @@ def seed_demo_site() -> SeedResult:
             site=site, name=name,
             defaults={"kind": kind, "boundary": boundary, "it_measurement_point": point, "protocol": protocol,
                       "boundary_channel": BOUNDARY_CHANNELS.get(kind, ""),
-                      "host": "127.0.0.1", "rack": racks.get(rack_name), "simulated": True, "enabled": False},
+                      "host": "127.0.0.1", "rack": racks.get(rack_name), "simulated": True, "enabled": False,
+                      **CAPACITIES.get(name, {})},
         )
         if made:
             result.created.append(f"meter {name}")
