@@ -18,8 +18,10 @@ class AlertFilter(filters.FilterSet):
         fields = ["state", "severity", "site", "acknowledged", "rule", "fingerprint"]
 
     def filter_site(self, queryset, name, value):
-        return queryset.filter(Q(site__slug=value) | Q(site__pk=int(value)) if value.isdigit()
-                               else Q(site__slug=value) | Q(labels__site=value))
+        wanted = Q(site__slug=value) | Q(labels__site=value)  # alerts of things without a site row keep the label
+        if value.isdigit():
+            wanted |= Q(site__pk=int(value))
+        return queryset.filter(wanted)
 
     def filter_open(self, queryset, name, value):
         return queryset.filter(state__in=Alert.OPEN_STATES) if value else queryset.filter(state=Alert.State.RESOLVED)
