@@ -7,6 +7,7 @@
   const group = `alerts.${cfg.site}`;
   const csrf = document.querySelector("input[name=csrfmiddlewaretoken]").value;
   const actions = document.getElementById("alert-actions");
+  let waiting = null; // a board that arrived while someone was typing
 
   function el(tag, cls, text) {
     const node = document.createElement(tag);
@@ -84,6 +85,7 @@
         await call("/api/v1/silences/", { matchers, ends_at: ends, comment: data.get("comment") });
       }
       form.replaceChildren(el("span", "ok", form.dataset.action === "ack" ? "acknowledged" : "silenced"));
+      if (waiting && !typing()) { const board = waiting; waiting = null; render(board); }
     } catch (err) {
       button.disabled = false;
       form.append(el("span", "bad small", ` ${err.message}`));
@@ -102,8 +104,10 @@
   }
 
   // While someone types a comment, the board waits (their text would be lost); it catches up when they leave.
-  let waiting = null;
-  const typing = () => document.activeElement && document.activeElement.closest && document.activeElement.closest(".alert-actions");
+  const typing = () => {
+    const el = document.activeElement;
+    return !!el && (el.tagName === "INPUT" || el.tagName === "SELECT") && !!el.closest(".alert-actions");
+  };
   document.addEventListener("focusout", () => setTimeout(() => {
     if (waiting && !typing()) { const board = waiting; waiting = null; render(board); }
   }, 0));
