@@ -340,7 +340,7 @@ if not set(p.strip() for p in MICRODC_PLACEMENT_PREFERENCES.split(",")) <= {"cir
 # of each accelerator's default limit, on a supply temperature above the limit or a coolant flow below the minimum.
 MICRODC_BATTERY_MIN_RUNTIME_SECONDS = float(os.environ.get("MICRODC_BATTERY_MIN_RUNTIME_SECONDS", "600"))
 MICRODC_COOLING_CAP_RATIO = float(os.environ.get("MICRODC_COOLING_CAP_RATIO", "0.6"))
-MICRODC_COOLING_SUPPLY_MAX_CELSIUS = float(os.environ.get("MICRODC_COOLING_SUPPLY_MAX_CELSIUS", "27"))
+MICRODC_COOLING_SUPPLY_MAX_CELSIUS = float(os.environ.get("MICRODC_COOLING_SUPPLY_MAX_CELSIUS", "32"))
 MICRODC_COOLING_MIN_FLOW_LPM = float(os.environ.get("MICRODC_COOLING_MIN_FLOW_LPM", "0"))
 if not (0 <= MICRODC_POWER_BUDGET_MARGIN < 0.5 and 0 < MICRODC_POWER_RAISE_STEP_RATIO <= 1
         and 0 < MICRODC_COOLING_CAP_RATIO <= 1 and MICRODC_POWER_POLICY_SECONDS > 0):

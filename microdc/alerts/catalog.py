@@ -66,8 +66,9 @@ BUILTIN: tuple[Builtin, ...] = (
             "(breaker_ratings_amperes on the meter): a breaker trip takes the rack down.",
             Scope.METER, "breaker_load_ratio", Op.GE, 0.8, for_seconds=60, keep_firing_for_seconds=60),
     Builtin("cooling_supply_temperature_high", "Cooling supply temperature high",
-            "A cooling unit's supply (the air or coolant it delivers) is warmer than the threshold (°C).",
-            Scope.METER, "supply_temperature_celsius", Op.GT, 27, for_seconds=120, keep_firing_for_seconds=60),
+            "A cooling unit's supply (the coolant or air it delivers) is warmer than the threshold (°C). The default "
+            "is ASHRAE liquid-cooling class W32's upper bound; for an air-cooled unit's supply set 27 °C.",
+            Scope.METER, "supply_temperature_celsius", Op.GT, 32, for_seconds=120, keep_firing_for_seconds=60),
     Builtin("coolant_flow_low", "Coolant flow low",
             "A cooling unit's coolant flow (L/min) is below the threshold: a pump or a valve is failing.",
             Scope.METER, "flow_liters_per_minute", Op.LT, 5, for_seconds=60, keep_firing_for_seconds=60),

@@ -60,7 +60,7 @@ def test_nothing_fires_on_a_healthy_site(rig):
      "warning"),
     ("pdu_load_high", lambda r, t: r.channel(r.pdu, "branch.1", t, current_amperes=8.0, load_ratio=0.9), "warning"),
     ("cooling_supply_temperature_high", lambda r, t: r.channel(r.cdu, "secondary.1.supply", t,
-                                                               temperature_celsius=31.0), "warning"),
+                                                               temperature_celsius=35.0), "warning"),
     ("coolant_flow_low", lambda r, t: r.channel(r.cdu, "secondary.1", t, flow_liters_per_minute=1.0), "warning"),
     ("gpu_slowdown", lambda r, t: r.gpu(0, t, throttle=["hw_thermal_slowdown"]), "warning"),
     ("gpu_temperature_high", lambda r, t: r.gpu(0, t, temperature_celsius=91.0), "warning"),

@@ -139,11 +139,11 @@ def test_on_battery_caps_to_keep_the_runtime_and_restores_on_mains(rig, settings
 @pytest.mark.django_db
 def test_a_cooling_alarm_caps_the_racks_it_serves(rig):
     rig.gpu_power(0, [500.0, 500.0])
-    store_meter_readings(rig.cdu, at(0), [Reading("temperature_celsius", 31.0, "secondary.1.supply")])
+    store_meter_readings(rig.cdu, at(0), [Reading("temperature_celsius", 35.0, "secondary.1.supply")])
     enforce(at(0))
     assert rig.desired() == [420.0, 420.0]  # 60% of the 700 W default
     event = PolicyEvent.objects.get(policy="cooling")
-    assert "31.0 °C" in event.summary
+    assert "35.0 °C" in event.summary
     store_meter_readings(rig.cdu, at(10), [Reading("temperature_celsius", 22.0, "secondary.1.supply")])
     enforce(at(10))
     assert rig.desired() == [420.0, 420.0]  # healthy, but not for the hold time yet
