@@ -85,6 +85,9 @@ def _minute_buckets(rows, prev) -> dict[datetime.datetime, _Bucket]:
     return buckets
 
 
+ROUNDING_DIP = 0.999  # a counter read at least this share of its last value has not been reset
+
+
 def _add_interval(buckets, t0, v0, t1, v1, seconds) -> None:
     amounts = {}
     for metric, value in v1.items():
@@ -93,8 +96,15 @@ def _add_interval(buckets, t0, v0, t1, v1, seconds) -> None:
             continue
         if is_counter(metric):
             increase = value - before
-            # A counter that went down was reset (driver reload, meter replaced): it counted up from zero.
-            amounts[(metric, "delta")] = increase if increase >= 0 else value
+            if increase >= 0:
+                amounts[(metric, "delta")] = increase
+            elif value >= before * ROUNDING_DIP:
+                # A hair below the last value is the device's or the protocol's rounding (a Wh register read
+                # after a float): no energy, and no reset, which would count the whole counter again.
+                amounts[(metric, "delta")] = 0.0
+            else:
+                # A counter that went down was reset (driver reload, meter replaced): it counted up from zero.
+                amounts[(metric, "delta")] = value
         elif is_power(metric):
             amounts[(metric, "integral")] = (value + before) / 2 * seconds
 

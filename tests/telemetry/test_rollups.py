@@ -61,6 +61,17 @@ def test_counter_increase_across_a_reset(source):
 
 
 @pytest.mark.django_db
+def test_a_counter_read_a_hair_lower_is_rounding_not_a_reset(source):
+    """A meter's energy read back through a coarser register (Wh) after a precise value comes out 152 J lower of
+    6.2 GJ: no energy for that interval, never the whole counter counted again as after a reset."""
+    points = [(0, {"energy_joules": 6202824902.77}), (10, {"energy_joules": 6202824750.0}),
+              (20, {"energy_joules": 6202825750.0})]
+    feed(source, points)
+    roll_up_dirty()
+    assert minute(source, 0).stats["energy_joules"]["delta"] == pytest.approx(1000.0)
+
+
+@pytest.mark.django_db
 def test_gap_contributes_nothing_and_shortens_coverage(source, settings):
     settings.MICRODC_TELEMETRY_MAX_GAP_SECONDS = 60
     # Samples every 10 s for 2 minutes, nothing for 10 minutes, then 2 more minutes.
