@@ -102,3 +102,24 @@ class AuditEvent(models.Model):
 
     def __str__(self):
         return f"{self.timestamp:%Y-%m-%d %H:%M:%S} {self.actor_name} {self.action} {self.object_type}"
+
+
+class JobTurn(models.Model):
+    """One periodic job's schedule, shared by every worker that runs the job list: when its next turn is due
+    and which worker holds the current one (microdc.core.turns)."""
+
+    name = models.CharField(max_length=100, primary_key=True)
+    next_due = models.DateTimeField()
+    holder = models.CharField(max_length=200, blank=True, help_text="The worker running this turn (host:pid).")
+    lease_until = models.DateTimeField(null=True, blank=True,
+                                       help_text="Until when the holder owns the turn; after it, any worker may "
+                                                 "take the job (its holder died).")
+    last_started = models.DateTimeField(null=True, blank=True)
+    last_finished = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self):
+        return self.name

@@ -19,6 +19,7 @@ from django.utils import timezone
 
 from microdc.provisioning.masking import mask_url
 from microdc.telemetry.store import Reading, sources_by_key, store
+from microdc.core import turns
 
 from .adapters import Counters, PageError, read_page
 from .fetch import FetchError, fetch_page, make_client
@@ -28,6 +29,7 @@ from .servers import sync_model_servers
 log = logging.getLogger(__name__)
 HEALTH_FIELDS = ["last_attempt", "last_success", "stale_reason", "consecutive_failures", "source", "model_name"]
 MAX_REASON = 2000
+ROUND = "model-server scrape round"
 
 
 def source_key(server: ModelServer) -> str:
@@ -154,13 +156,20 @@ class Scraper:
         return len(done)
 
     def tick(self) -> int:
-        """Store what finished; start a round when one is due. Returns the number of scrapes started."""
+        """Store what finished; start a round when one is due and this worker takes its turn (several workers
+        scrape in turns, never all at once). Returns the number of scrapes started."""
         self.collect()
         now = time.monotonic()
         if now < self.next_round:
             return 0
-        self.next_round = now + settings.MICRODC_MODEL_SCRAPE_SECONDS
-        return self.start_round()
+        interval = settings.MICRODC_MODEL_SCRAPE_SECONDS
+        self.next_round = now + interval
+        if not turns.take(ROUND, interval):
+            return 0
+        try:
+            return self.start_round()
+        finally:
+            turns.end(ROUND)
 
     def run_round(self) -> int:
         """One whole round now, waiting for it (management commands, tests). Returns the servers scraped."""

@@ -18,6 +18,9 @@ class MeterState(models.Model):
     consecutive_failures = models.PositiveIntegerField(default=0)
     next_poll = models.DateTimeField(default=timezone.now, db_index=True)
     last_duration_seconds = models.FloatField(null=True, blank=True)
+    # The read in flight (microdc.facility.poll_leases): which worker's claim, and until when it holds the meter.
+    poll_claim = models.CharField(max_length=250, blank=True)
+    poll_lease_until = models.DateTimeField(null=True, blank=True)
 
     def __str__(self):
         return f"state of {self.meter_id}"

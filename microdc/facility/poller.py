@@ -1,8 +1,8 @@
 """Poll the facility meters: each on its own interval, in a thread pool, so one slow or dead meter never
 delays the others. A failing meter is retried with exponential backoff (capped at its interval x 10).
 
-`Poller.tick()` is called by the worker's periodic loop every second; it starts the meters that are due and
-collects the ones that finished.
+`Poller.tick()` is called by the worker's periodic loop every second; it claims the meters that are due (in
+turn with any other worker: poll_leases), starts their reads and stores the ones that finished.
 """
 
 import concurrent.futures
@@ -16,13 +16,15 @@ from django.utils import timezone
 
 from microdc.nodes.models import FacilityMeter
 
+from . import poll_leases
 from .models import MeterState
 from .readings import store_meter_readings
 from .sources.base import MeterError, get_source
 
 log = logging.getLogger(__name__)
 MAX_BACKOFF_FACTOR = 10
-POLLED_PROTOCOLS = ("redfish", "snmp", "modbus", "promql")
+# Reads take milliseconds and are stored on the next tick (a second later), so each thread serves several a tick.
+IN_FLIGHT_PER_THREAD = 4
 
 
 @dataclass(frozen=True)
@@ -65,11 +67,12 @@ def _read(meter: FacilityMeter) -> MeterRead:
     return read_meter(meter.protocol, meter.host, meter.port, meter.settings, meter.secret, meter.timeout_seconds)
 
 
-def record_read(meter: FacilityMeter, read: MeterRead) -> PollOutcome:
-    """Store a read's readings and the meter's health (in the caller's thread: one writer)."""
+def record_read(meter: FacilityMeter, read: MeterRead, claim: str | None = None) -> PollOutcome:
+    """Store a read's readings and the meter's health (in the caller's thread: one writer), ending the poll
+    lease `claim` took."""
     if read.readings:
         store_meter_readings(meter, read.ts, read.readings)
-    _record(meter, read.error, read.seconds)
+    _record(meter, read.error, read.seconds, claim)
     return PollOutcome(meter.pk, not read.error, len(read.readings), read.error, read.seconds)
 
 
@@ -78,7 +81,7 @@ def poll_meter(meter: FacilityMeter) -> PollOutcome:
     return record_read(meter, _read(meter))
 
 
-def _record(meter: FacilityMeter, error: str, seconds: float) -> None:
+def _record(meter: FacilityMeter, error: str, seconds: float, claim: str | None) -> None:
     now = timezone.now()
     with transaction.atomic():
         state, _ = MeterState.objects.select_for_update().get_or_create(meter=meter)
@@ -98,6 +101,7 @@ def _record(meter: FacilityMeter, error: str, seconds: float) -> None:
             state.last_error = ""
             delay = meter.poll_interval_seconds
         state.next_poll = now + datetime.timedelta(seconds=delay)
+        poll_leases.release(state, claim)
         state.save()
 
 
@@ -106,33 +110,32 @@ class Poller:
     so the database has one writer however many meters are in flight."""
 
     def __init__(self, max_workers: int = 16):
+        self.max_workers = max_workers
         self.pool = concurrent.futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="meter")
-        self.in_flight: dict[int, tuple[FacilityMeter, concurrent.futures.Future]] = {}
-
-    def due_meters(self) -> list[FacilityMeter]:
-        now = timezone.now()
-        meters = FacilityMeter.objects.live().filter(enabled=True, protocol__in=POLLED_PROTOCOLS).exclude(
-            state__next_poll__gt=now)
-        return [meter for meter in meters if meter.pk not in self.in_flight]
+        self.in_flight: dict[int, tuple[FacilityMeter, str, concurrent.futures.Future]] = {}
 
     def collect(self) -> int:
         """Store the reads that finished. Returns how many."""
         done = 0
-        for pk, (meter, future) in list(self.in_flight.items()):
+        for pk, (meter, claim, future) in list(self.in_flight.items()):
             if future.done():
                 del self.in_flight[pk]
-                record_read(meter, future.result())
+                record_read(meter, future.result(), claim)
                 done += 1
         return done
 
     def tick(self) -> int:
-        """Store what finished, start what is due. Returns the number of meters started."""
+        """Store what finished, claim and start what is due. Returns the number of meters started.
+        A worker holds at most IN_FLIGHT_PER_THREAD reads per thread (queued in the pool), so that a second
+        worker finds meters to share, and a worker with a full pool leaves the rest to the others."""
         self.collect()
-        started = 0
-        for meter in self.due_meters():
-            self.in_flight[meter.pk] = (meter, self.pool.submit(_read, meter))
-            started += 1
-        return started
+        free = self.max_workers * IN_FLIGHT_PER_THREAD - len(self.in_flight)
+        if free <= 0:
+            return 0
+        claim, meters = poll_leases.claim_due(timezone.now(), exclude=set(self.in_flight), limit=free)
+        for meter in meters:
+            self.in_flight[meter.pk] = (meter, claim, self.pool.submit(_read, meter))
+        return len(meters)
 
     def shutdown(self) -> None:
         self.pool.shutdown(wait=True, cancel_futures=True)

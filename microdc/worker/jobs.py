@@ -32,16 +32,17 @@ def default_jobs() -> list[Job]:
     scraper = Scraper()
     deliverer = delivery.Deliverer()
     return [
-        Job("meter polling", 1, poller.tick),
-        # Ticks every second; a round of scrapes starts every MICRODC_MODEL_SCRAPE_SECONDS (energy.scrape).
-        Job("model-server scrapes", 1, scraper.tick),
-        Job("telemetry rollups", 30, rollups.roll_up_dirty),
+        Job("meter polling", 1, poller.tick, shared=True, lane="dispatch"),
+        # Ticks every second; a round of scrapes starts every MICRODC_MODEL_SCRAPE_SECONDS in whichever worker
+        # takes the round's turn (energy.scrape).
+        Job("model-server scrapes", 1, scraper.tick, shared=True, lane="dispatch"),
+        Job("telemetry rollups", 30, rollups.roll_up_dirty, shared=True),
         Job("retention", 3600, rollups.prune),
         Job("energy ledger", 30, energy_ledger),
         Job("energy ledger retention", 3600, ledger.prune),
         Job("interrupted provisioning jobs", 15, recover_interrupted),
         Job("alert rules", settings.MICRODC_ALERT_EVAL_SECONDS, alert_cycle),
-        Job("alert notifications", 1, deliverer.tick),
+        Job("alert notifications", 1, deliverer.tick, shared=True, lane="dispatch"),
         Job("alert retention", 3600, retention.prune),
         Job("power policies", settings.MICRODC_POWER_POLICY_SECONDS, enforce_power_policies),
         Job("cap sweeps", 2, advance_sweeps),

@@ -114,12 +114,14 @@ def test_a_retired_meter_is_neither_polled_nor_takes_readings(admin_api, meter):
     assert admin_api.get("/api/v1/meters/").json()["results"] == []
     assert admin_api.get(f"/api/v1/meters/{meter.pk}/readings/").json()["channels"]
 
-    from microdc.facility.poller import Poller
+    from django.utils import timezone
+
+    from microdc.facility.poll_leases import claim_due
 
     meter.protocol = "snmp"
     meter.host = "127.0.0.1"
     meter.save()
-    assert meter not in Poller(max_workers=1).due_meters()
+    assert meter not in claim_due(timezone.now())[1]
 
 
 def test_a_retired_accelerator_frees_its_index_for_the_replacement(admin_api, node_with_history):

@@ -4,7 +4,7 @@ import threading
 from django.core.management.base import BaseCommand
 
 from microdc.worker.jobs import default_jobs
-from microdc.worker.periodic import run_forever
+from microdc.worker.periodic import run_lanes
 
 
 class Command(BaseCommand):
@@ -16,4 +16,4 @@ class Command(BaseCommand):
             signal.signal(signum, lambda *_: stop.set())
         jobs = default_jobs()
         self.stdout.write("periodic jobs: " + ", ".join(f"{j.name} every {j.interval:g} s" for j in jobs))
-        run_forever(jobs, stop)
+        run_lanes(jobs, stop)
