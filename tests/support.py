@@ -85,44 +85,77 @@ def shared_database_url() -> str:
     return f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
 
 
+def prometheus_agent_flag(binary: str) -> str:
+    """The flag that starts `binary` in agent mode: `--agent` from Prometheus 3, `--enable-feature=agent` before."""
+    done = subprocess.run([binary, "--help"], capture_output=True, text=True, timeout=30)
+    return "--agent" if "--agent " in done.stdout + done.stderr else "--enable-feature=agent"
+
+
 class PrometheusServer:
     """Debian's Prometheus on a loopback port, scraping `targets` ("host:port") every second, with optional rule
-    files; `query(promql)` answers from its HTTP API (a starting server answers 503 in plain text)."""
+    files; `query(promql)` answers from its HTTP API (a starting server answers 503 in plain text).
 
-    def __init__(self, tmp_path, targets: list[str], rule_files: tuple = (), metrics_token: str = ""):
+    `config` (YAML text) replaces the generated config; `agent` runs it in agent mode (a WAL, no queries);
+    `flags` are added to the command line. stop() and start() again keep the port and the storage, as when the
+    server goes away and comes back."""
+
+    def __init__(self, tmp_path, targets: list[str] = (), rule_files: tuple = (), metrics_token: str = "",
+                 config: str | None = None, agent: bool = False, flags: tuple = ()):
         self.binary = require_binary("prometheus", "prometheus")
         self.port = free_port()
         self.dir = tmp_path / f"prometheus-{self.port}"
         self.dir.mkdir()
-        auth = f"    authorization: {{credentials: '{metrics_token}'}}\n" if metrics_token else ""
-        rules = "".join(f"  - {path}\n" for path in rule_files)
-        (self.dir / "prometheus.yml").write_text(
-            "global: {scrape_interval: 1s, evaluation_interval: 1s}\n"
-            + (f"rule_files:\n{rules}" if rules else "")
-            + "scrape_configs:\n  - job_name: microdc\n    metrics_path: /metrics\n" + auth
-            + f"    static_configs: [{{targets: {targets!r}}}]\n")
+        self.agent = agent
+        self.flags = tuple(flags)
+        if config is None:
+            auth = f"    authorization: {{credentials: '{metrics_token}'}}\n" if metrics_token else ""
+            rules = "".join(f"  - {path}\n" for path in rule_files)
+            config = ("global: {scrape_interval: 1s, evaluation_interval: 1s}\n"
+                      + (f"rule_files:\n{rules}" if rules else "")
+                      + "scrape_configs:\n  - job_name: microdc\n    metrics_path: /metrics\n" + auth
+                      + f"    static_configs: [{{targets: {list(targets)!r}}}]\n")
+        self.config = self.dir / "prometheus.yml"
+        self.config.write_text(config)
         self.process: subprocess.Popen | None = None
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def __enter__(self) -> PrometheusServer:
-        self.process = subprocess.Popen(
-            [self.binary, f"--config.file={self.dir / 'prometheus.yml'}", f"--storage.tsdb.path={self.dir / 'tsdb'}",
-             f"--web.listen-address=127.0.0.1:{self.port}", "--log.level=warn"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    def start(self) -> PrometheusServer:
+        storage = ([prometheus_agent_flag(self.binary), f"--storage.agent.path={self.dir / 'wal'}"] if self.agent
+                   else [f"--storage.tsdb.path={self.dir / 'tsdb'}"])
+        # stderr to a file, not a pipe nobody reads: a server logging every failed remote write would fill a pipe.
+        with (self.dir / "stderr.log").open("ab") as log:
+            self.process = subprocess.Popen(
+                [self.binary, f"--config.file={self.config}", *storage,
+                 f"--web.listen-address=127.0.0.1:{self.port}", "--log.level=warn", *self.flags],
+                stdout=subprocess.DEVNULL, stderr=log)
         wait_for_port(self.port, self.process, timeout=30)
         return self
 
-    def __exit__(self, *exc) -> None:
-        stop_process(self.process, timeout=20)
+    def log(self) -> str:
+        """The end of what the server wrote to stderr (its warnings and errors), for a failing assertion."""
+        path = self.dir / "stderr.log"
+        return path.read_text(errors="replace")[-3000:] if path.exists() else ""
 
-    def query(self, promql: str) -> dict:
-        """The API's answer ({"status", "data"} or {"status": "error", "error"}); raises while it starts."""
+    def stop(self) -> None:
+        if self.process is not None:
+            stop_process(self.process, timeout=20)
+
+    def __enter__(self) -> PrometheusServer:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    def query(self, promql: str, at: float | None = None) -> dict:
+        """The API's answer ({"status", "data"} or {"status": "error", "error"}), at Unix time `at` if given;
+        raises while it starts."""
         import httpx
 
-        response = httpx.get(f"{self.url}/api/v1/query", params={"query": promql}, timeout=10)
+        params = {"query": promql} | ({"time": f"{at:.3f}"} if at is not None else {})
+        response = httpx.get(f"{self.url}/api/v1/query", params=params, timeout=10)
         if response.headers.get("content-type", "").startswith("application/json"):
             return response.json()
         raise RuntimeError(f"Prometheus not ready: HTTP {response.status_code} {response.text[:100]}")
