@@ -1,6 +1,7 @@
 """Start the appliance's processes from one command and keep them together.
 
-`python -m microdc.launcher` (make run): the ASGI web server and the background worker.
+`python -m microdc.launcher` (make run): the ASGI web server and the background worker (the task queue and the
+periodic jobs, in one process).
 `python -m microdc.launcher --demo` (make demo): the same, plus the simulated site's agents and meters.
 If any process exits, the others are stopped, so a supervisor (systemd) sees the failure and restarts.
 """
@@ -28,7 +29,6 @@ def _commands(demo: bool, host: str, port: int, workers: int) -> dict[str, list[
         "web": [python, "-m", "uvicorn", "microdc.asgi:application", "--host", host, "--port", str(port),
                 "--workers", str(workers), "--proxy-headers", "--no-server-header", "--log-level", "warning"],
         "worker": [python, str(ROOT / "manage.py"), "run_worker"],
-        "periodic": [python, str(ROOT / "manage.py"), "run_periodic"],
     }
     if demo:
         commands["simulators"] = [python, str(ROOT / "manage.py"), "run_simulators",

@@ -8,11 +8,12 @@ from functools import cached_property
 from typing import NamedTuple
 
 from django.conf import settings
-from django.urls import reverse
 
 from microdc.facility.health import meter_status
 from microdc.nodes.models import Accelerator, FacilityMeter, Node, Site
 from microdc.telemetry.models import MODEL_SERVER_KEY_PREFIX, AgentState, Source
+
+from . import links
 
 
 class Reading(NamedTuple):
@@ -74,8 +75,7 @@ class Snapshot:
 
     @cached_property
     def node_urls(self) -> dict[int, str]:
-        prefix = reverse("dashboard:node", args=[0]).removesuffix("0/")
-        return {pk: f"{prefix}{pk}/" for pk in self.nodes}
+        return {pk: links.node(pk) for pk in self.nodes}
 
     def node_up(self, node_id: int) -> bool:
         agent = self.agents.get(node_id)

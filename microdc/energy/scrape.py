@@ -17,9 +17,9 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
+from microdc.core import turns
 from microdc.provisioning.masking import mask_url
 from microdc.telemetry.store import Reading, sources_by_key, store
-from microdc.core import turns
 
 from .adapters import Counters, PageError, read_page
 from .fetch import FetchError, fetch_page, make_client

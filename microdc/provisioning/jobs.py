@@ -16,6 +16,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from microdc.core.identity import worker_id
 from microdc.nodes import agent_tokens
 from microdc.nodes.models import Node
 
@@ -316,7 +317,7 @@ def execute(job_id: int) -> Job:
     if not locks.holds_its_nodes(job):
         return job  # still waiting for its nodes (a stray task): start_waiting hands it over later
     updated = Job.objects.filter(pk=job_id, status=Job.Status.QUEUED).update(
-        status=Job.Status.RUNNING, started=timezone.now(), heartbeat=timezone.now(), worker=worker_identity())
+        status=Job.Status.RUNNING, started=timezone.now(), heartbeat=timezone.now(), worker=worker_id())
     job = Job.objects.select_related("deployment", "revision__deployment__current_revision").get(pk=job_id)
     if not updated:
         return job  # canceled while queued, or another worker has it
@@ -343,10 +344,6 @@ def execute(job_id: int) -> Job:
         publish_status(job)
     start_waiting()
     return job
-
-
-def worker_identity() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}"
 
 
 def _worker_gone(worker: str) -> bool:

@@ -1,5 +1,6 @@
-"""Two real periodic workers poll 50 meters together: each meter is read by one of them at a time, once per
-interval; one worker killed, the other takes every meter over within two poll intervals."""
+"""Two real workers (`manage.py run_worker`, as `make run` starts them) poll 50 meters together: each meter is
+read by one of them at a time, once per interval; one worker killed, the other takes every meter over within two
+poll intervals."""
 
 import json
 import os
@@ -70,7 +71,7 @@ def test_two_workers_share_the_meters_and_one_takes_over_when_the_other_dies(sit
             settings={"queries": [{"query": query, "quantity": "power_watts"}]})
     env = dict(os.environ, DATABASE_URL=shared_database_url(), MICRODC_DATA_DIR=str(settings.DATA_DIR),
                DJANGO_SETTINGS_MODULE="microdc.settings", MICRODC_LOG_LEVEL="WARNING")
-    workers = [subprocess.Popen([sys.executable, str(ROOT / "manage.py"), "run_periodic"], env=env, cwd=ROOT,
+    workers = [subprocess.Popen([sys.executable, str(ROOT / "manage.py"), "run_worker"], env=env, cwd=ROOT,
                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True) for _ in range(2)]
     try:
         assert wait_for(lambda: all(len(reads(q)) >= 3 for q in queries), timeout=60), \
@@ -89,8 +90,8 @@ def test_two_workers_share_the_meters_and_one_takes_over_when_the_other_dies(sit
         # now and then).
         assert wait_for(lambda: all(reads(q, after=later) for q in queries), timeout=3 * INTERVAL), \
             "the survivor keeps polling every meter"
-        # One read per meter per interval, whichever worker made it, the takeover included (a poll is stored a tick after its read,
-        # and the next is due an interval after that, so two reads of one meter are never closer).
+        # One read per meter per interval, whichever worker made it, the takeover included (a poll is stored a
+        # tick after its read, and the next is due an interval after that, so two reads are never closer).
         for query in queries:
             times = reads(query)
             gaps = [b - a for a, b in zip(times, times[1:], strict=False)]

@@ -1,7 +1,6 @@
 from dataclasses import dataclass, field
-from functools import cache
 
-from django.urls import reverse
+from .. import links
 
 
 @dataclass
@@ -28,6 +27,5 @@ def number(value: float | None, unit: str = "") -> str:
     return f"{text} {unit}".strip()
 
 
-@cache
 def facility_url() -> str:
-    return reverse("dashboard:facility")
+    return links.FACILITY

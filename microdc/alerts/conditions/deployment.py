@@ -4,8 +4,7 @@ rule's window (microdc.energy.report)."""
 
 from collections.abc import Iterator
 
-from django.urls import reverse
-
+from .. import links
 from ..models import AlertRule
 from ..snapshot import Snapshot
 from .base import Observation, clean, number
@@ -33,4 +32,4 @@ def metric(rule: AlertRule, snapshot: Snapshot) -> Iterator[Observation]:
         yield Observation(clean({"deployment": deployment["name"], "window": window,
                                  "simulated": "true" if result.simulated else ""}), value,
                           f"{deployment['name']}: {rule.metric} {number(value)} over {window}",
-                          reverse("dashboard:deployment", args=[deployment["id"]]), None)
+                          links.deployment(deployment["id"]), None)

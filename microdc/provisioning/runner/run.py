@@ -23,7 +23,6 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import ansible_runner
 import yaml
 
 from .hosts import Host, as_hosts, build_inventory
@@ -176,6 +175,8 @@ def run_playbook(
 
     started = time.monotonic()
     try:
+        import ansible_runner  # here: only the worker runs playbooks, and the web process need not load it
+
         runner = ansible_runner.run(
             private_data_dir=str(pdd),
             project_dir=str(project),
