@@ -1,11 +1,12 @@
 """Benchmark: telemetry ingest against a raw bulk insert of the same rows, and /metrics rendering.
 
 Prints, for SQLite and (when reachable) PostgreSQL:
-  - ingest throughput in GPU samples per second through the real ingest service (JSON parsing, validation,
-    device resolution, raw rows, latest values), and a raw bulk_create of the same Sample rows into the same
-    database; the ratio is the figure (target: at least 0.5, and at least 50,000 GPU samples/s);
-  - /metrics render time for 1,024 GPUs against prometheus-client rendering the same series from its own
-    Gauge/Counter objects (ratio; target at most 1.5).
+  - ingest throughput in GPU samples per second through the real ingest service from the request bodies
+    (JSON decoding, validation, device resolution, raw rows, latest values), and the fastest raw insert of the
+    same Sample rows into the same database (COPY / executemany); the ratio is the figure (target: at least
+    0.5, and at least 50,000 GPU samples/s on SQLite);
+  - /metrics render time for 2,000 GPUs (250 nodes of 8) against prometheus-client rendering the same series
+    from its own Gauge/Counter objects (ratio; target at most 1.5, and under 1 s).
 
 Rerun:  .venv/bin/python benchmarks/telemetry_ingest.py            (both databases)
         .venv/bin/python benchmarks/telemetry_ingest.py --backend sqlite
@@ -24,7 +25,7 @@ PG_BENCH_DB = "microdc_bench"
 GPUS_PER_NODE = 8
 SAMPLES_PER_BATCH = 60
 BATCHES = 40
-METRICS_GPUS = 1024
+METRICS_GPUS = 2000
 RENDER_ROUNDS = 15
 ROUNDS = 5
 
@@ -93,8 +94,8 @@ def bench_ingest() -> dict:
         payloads = [json.loads(body) for body in bodies]
         decode_s.append(time.perf_counter() - began)
         began = time.perf_counter()
-        for payload in payloads:
-            ingest_batch(node, payload)
+        for body in bodies:  # the request bodies, as the push view hands them over: decoding is part of ingest
+            ingest_batch(node, body)
         ingest_s.append(time.perf_counter() - began)
         # The same rows, bulk-inserted the fastest way the database takes them (COPY / executemany), with no
         # parsing, validation or bookkeeping; and through the ORM's bulk_create for reference.
@@ -182,11 +183,11 @@ def main() -> None:
         ingest, metrics = result["ingest"], result["metrics"]
         print(f"[{backend}] ingest {ingest['ingest_per_s']:,.0f} GPU samples/s; raw bulk insert "
               f"{ingest['raw_per_s']:,.0f} GPU samples/s (ORM bulk_create {ingest['orm_per_s']:,.0f}/s); "
-              f"ingest/raw = {ingest['ratio']:.2f} (target >= 0.5, >= 50,000/s); JSON decoding of the request "
-              f"body adds {ingest['decode_us']:.1f} us per GPU sample")
+              f"ingest/raw = {ingest['ratio']:.2f} (target >= 0.5, >= 50,000/s); ingest decodes the bodies "
+              f"itself (msgspec): json.loads alone would take {ingest['decode_us']:.1f} us per GPU sample")
         print(f"[{backend}] /metrics for {metrics['gpus']} GPUs ({metrics['series_lines']} lines): "
               f"{metrics['ours_ms']:.1f} ms; prometheus-client alone {metrics['bare_ms']:.1f} ms; "
-              f"ratio {metrics['ratio']:.2f} (target <= 1.5)")
+              f"ratio {metrics['ratio']:.2f} (target <= 1.5 and < 1000 ms)")
     print_rerun(__file__)
 
 

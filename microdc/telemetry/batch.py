@@ -142,7 +142,7 @@ def power_limit_outcome(raw: Any, where: str) -> dict[str, Any]:
     desired, state, detail = raw.get("desired_watts"), raw.get("status"), raw.get("detail", "")
     if desired is not None and not (finite_number(desired) and desired > 0):
         raise BatchError(f"{where}.desired_watts", "must be a positive number of watts or null")
-    if state not in POWER_LIMIT_STATUSES:
+    if type(state) is not str or state not in POWER_LIMIT_STATUSES:
         raise BatchError(f"{where}.status", f"must be one of {', '.join(sorted(POWER_LIMIT_STATUSES))}")
     if type(detail) is not str or len(detail) > 300:
         raise BatchError(f"{where}.detail", "must be a string of at most 300 characters")
@@ -156,8 +156,8 @@ def _fast_device(raw: Any) -> Device | None:
     get = raw.get
     kind, index, uuid_text = get("kind"), get("index"), get("uuid")
     name, vendor, metrics = get("name", ""), get("vendor", ""), get("metrics")
-    if (kind not in DEVICE_KINDS or type(index) is not int or not 0 <= index < 1024 or type(uuid_text) is not str
-            or not 0 < len(uuid_text) <= 100 or type(name) is not str or len(name) > 100
+    if (type(kind) is not str or kind not in DEVICE_KINDS or type(index) is not int or not 0 <= index < 1024
+            or type(uuid_text) is not str or not 0 < len(uuid_text) <= 100 or type(name) is not str or len(name) > 100
             or type(vendor) is not str or len(vendor) > 50 or type(metrics) is not dict):
         return None
     # Whole-dict checks in C: known names, number types, and magnitudes (the Euclidean norm is within

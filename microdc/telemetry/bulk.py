@@ -4,34 +4,36 @@ Ingest writes thousands of rows a second; building a model instance per row (ORM
 than the insert itself.
 """
 
-import json
 from collections.abc import Sequence
 
+import msgspec
 from django.db import connection
 
 from .models import Sample
 
 _TABLE = Sample._meta.db_table
 _COLUMNS = ("node_id", "meter_id", "ts", "values")
+# JSON of these dicts of numbers and strings, about four times faster than json.dumps (compact, and floats
+# written shortest round-trip as repr does).
+_encode = msgspec.json.Encoder().encode
 
 
 def insert_samples(rows: Sequence[tuple[int | None, int | None, object, dict]]) -> None:
     """Insert (node_id, meter_id, ts, values) rows in the caller's transaction."""
     if not rows:
         return
-    dumps = json.dumps
     quote = connection.ops.quote_name
     columns = ", ".join(quote(c) for c in _COLUMNS)
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
             with cursor.copy(f"COPY {quote(_TABLE)} ({columns}) FROM STDIN") as copy:
                 for node_id, meter_id, ts, values in rows:
-                    copy.write_row((node_id, meter_id, ts, dumps(values)))
+                    copy.write_row((node_id, meter_id, ts, _encode(values).decode()))
         else:
             adapt = connection.ops.adapt_datetimefield_value
             cursor.executemany(
                 f"INSERT INTO {quote(_TABLE)} ({columns}) VALUES (%s, %s, %s, %s)",  # noqa: S608 - model names
-                [(node_id, meter_id, adapt(ts), dumps(values)) for node_id, meter_id, ts, values in rows],
+                [(node_id, meter_id, adapt(ts), _encode(values).decode()) for node_id, meter_id, ts, values in rows],
             )
 
 
@@ -45,7 +47,9 @@ def update_latest(marks) -> None:
     quote = connection.ops.quote_name
     table = quote(marks[0][0]._meta.db_table)
     adapt = connection.ops.adapt_datetimefield_value
-    dumps = json.dumps
+    def dumps(value) -> str:
+        return _encode(value).decode()
+
     rows = sorted((source.pk, adapt(earliest), adapt(ts), dumps(values), dumps(attributes))
                   for source, earliest, ts, values, attributes in marks)
     with connection.cursor() as cursor:

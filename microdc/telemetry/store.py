@@ -28,7 +28,9 @@ def sources_by_key(wanted: dict[str, dict[str, Any]],
     batches of one reporter at once queue behind each other instead of deadlocking in the update.
     `before_create(found, missing_keys)` may refuse (raise) before anything is created.
     """
-    found = {s.key: s for s in Source.objects.filter(key__in=list(wanted)).order_by("pk").select_for_update()}
+    # The latest values are only written here, never read: not decoding their JSON halves the query's cost.
+    found = {s.key: s for s in Source.objects.filter(key__in=list(wanted)).order_by("pk").select_for_update()
+             .defer("last_values", "last_attributes")}
     if before_create is not None:
         before_create(found, [key for key in wanted if key not in found])
     missing = [Source(key=key, **fields) for key, fields in wanted.items() if key not in found]
@@ -44,27 +46,30 @@ def store(readings: Iterable[Reading]) -> int:
     """Insert the readings (one row per reporter and instant), move each source's latest values forward, and
     mark what needs rolling up. Returns the number of rows written."""
     rows: dict[tuple, dict[str, dict]] = {}
-    # By Python identity (model hashing costs more than the rest of the loop): [source, earliest ts, latest].
+    # By Python identity (model hashing costs more than the rest of the loop): [source, earliest ts, latest,
+    # its row's reporter, its key in the row]; the model's field descriptors are read once per source.
     marks: dict[int, list] = {}
     for reading in readings:
         source, ts, values, attributes = reading
         mark = marks.get(id(source))
         if mark is None:
-            mark = marks[id(source)] = [source, ts, reading]
+            meter_id = source.meter_id
+            mark = marks[id(source)] = [source, ts, reading, (source.node_id if meter_id is None else None, meter_id),
+                                        str(source.id)]
         elif ts < mark[1]:
             mark[1] = ts
         if ts >= mark[2].ts:
             mark[2] = reading
-        rows.setdefault((source.node_id if source.meter_id is None else None, source.meter_id, ts),
-                        {})[str(source.id)] = values
+        reporter = mark[3]
+        rows.setdefault((reporter[0], reporter[1], ts), {})[mark[4]] = values
     if not rows:
         return 0
     insert_samples([(node_id, meter_id, ts, values) for (node_id, meter_id, ts), values in rows.items()])
     # The database keeps the later latest values and the earlier dirty mark of this batch and whatever a
     # concurrent writer stored (bulk.update_latest); the in-memory sources only learn this batch's.
     update_latest([(source, earliest, latest.ts, latest.values, latest.attributes)
-                   for source, earliest, latest in marks.values()])
-    for source, _, latest in marks.values():
+                   for source, earliest, latest, _, _ in marks.values()])
+    for source, _, latest, _, _ in marks.values():
         if source.last_ts is None or latest.ts >= source.last_ts:
             source.last_ts, source.last_values, source.last_attributes = latest.ts, latest.values, latest.attributes
     return len(rows)

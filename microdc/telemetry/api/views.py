@@ -1,5 +1,4 @@
 import datetime
-import json
 
 from django.conf import settings
 from django.utils import timezone
@@ -21,6 +20,7 @@ from ..metrics_catalog import is_counter, unit_of
 from ..models import Rollup, Sample, Source
 from ..rollup_claims import pending_since
 from ..selectors import node_live_values
+from ..wire import decode_batch
 
 
 class IsNodeAgent(BasePermission):
@@ -53,13 +53,16 @@ class TelemetryPushView(APIView):
         if request.content_type.split(";")[0].strip() != "application/json":
             return Response({"detail": "Content-Type must be application/json."},
                             status=status.HTTP_415_UNSUPPORTED_MEDIA_TYPE)
+        now = timezone.now()
         try:
-            payload = json.loads(request.body)
-        except (ValueError, UnicodeDecodeError, RecursionError) as exc:  # RecursionError: nested too deeply
-            record_rejection(node, f"malformed JSON: {exc}")
-            return Response({"detail": f"Malformed JSON: {exc}"}, status=status.HTTP_400_BAD_REQUEST)
-        try:
-            result = ingest_batch(node, payload)
+            try:
+                batch = decode_batch(request.body, now)
+            except BatchError:
+                raise
+            except (ValueError, RecursionError) as exc:  # UnicodeDecodeError is a ValueError; RecursionError: too deep
+                record_rejection(node, f"malformed JSON: {exc}")
+                return Response({"detail": f"Malformed JSON: {exc}"}, status=status.HTTP_400_BAD_REQUEST)
+            result = ingest_batch(node, batch, now)
         except BatchError as exc:
             record_rejection(node, str(exc))
             return Response({"detail": str(exc), "field": exc.where}, status=status.HTTP_400_BAD_REQUEST)
