@@ -124,7 +124,6 @@ TEMPLATES = [
 DATABASES = {
     "default": dj_database_url.config(
         default=f"sqlite:///{DATA_DIR / 'microdc.sqlite3'}",
-        conn_max_age=int(os.environ.get("MICRODC_DB_CONN_MAX_AGE", "60")),
         conn_health_checks=True,
     )
 }
@@ -140,6 +139,14 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # (one per test run, so two runs side by side never share it).
     DATABASES["default"]["TEST"] = {
         "NAME": os.path.join(tempfile.gettempdir(), f"microdc-test-{os.getpid()}.sqlite3")}
+
+elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # Under ASGI each request runs its sync code in a thread of its own, so persistent connections would be one
+    # per thread that ever ran, open until they aged out: PostgreSQL's max_connections ran out at 400 GPUs in
+    # benchmarks/site_load.py. A psycopg pool per process instead (Django's "pool" option needs CONN_MAX_AGE 0).
+    DATABASES["default"]["CONN_MAX_AGE"] = 0
+    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+        "min_size": 1, "max_size": int(os.environ.get("MICRODC_DB_POOL_SIZE", "8")), "timeout": 10}
 
 REDIS_URL = os.environ.get("REDIS_URL", "")
 if REDIS_URL:

@@ -1,6 +1,8 @@
 """Read side of power limits: what each node's agent is asked to apply, and desired versus enforced per
 accelerator with the reason they differ."""
 
+from django.db import connection
+
 from microdc.nodes.models import Accelerator
 from microdc.telemetry.models import Source
 
@@ -10,9 +12,21 @@ from .models import PowerLimit
 def desired_for_node(node_id: int) -> dict[str, float | None]:
     """{uuid: watts or None (the device's default)} for the node's accelerators the appliance has capped
     (ever); the agent leaves every other device alone. Sent in the reply to each telemetry push."""
-    rows = (PowerLimit.objects.filter(accelerator__node_id=node_id, accelerator__retired_at__isnull=True)
-            .exclude(accelerator__uuid="").values_list("accelerator__uuid", "operator_watts", "policy_watts"))
-    return {uuid: _lower(operator, policy) for uuid, operator, policy in rows}
+    # Plain SQL: it runs on every push, and the ORM spent longer compiling this join than the database ran it.
+    limit, accelerator = PowerLimit._meta, Accelerator._meta
+    q = connection.ops.quote_name
+
+    def column(meta, name):
+        return f"{q(meta.db_table)}.{q(meta.get_field(name).column)}"
+
+    sql = (f"SELECT {column(accelerator, 'uuid')}, {column(limit, 'operator_watts')}, "  # noqa: S608 - model names
+           f"{column(limit, 'policy_watts')} FROM {q(limit.db_table)} INNER JOIN {q(accelerator.db_table)} "
+           f"ON {column(limit, 'accelerator')} = {column(accelerator, 'id')} "
+           f"WHERE {column(accelerator, 'node')} = %s AND {column(accelerator, 'retired_at')} IS NULL "
+           f"AND {column(accelerator, 'uuid')} <> ''")
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [node_id])
+        return {uuid: _lower(operator, policy) for uuid, operator, policy in cursor.fetchall()}
 
 
 def _lower(*caps: float | None) -> float | None:

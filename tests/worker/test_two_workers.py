@@ -66,7 +66,7 @@ def test_two_workers_share_the_meters_and_one_takes_over_when_the_other_dies(sit
     queries = [f'site_power_watts{{meter="m{i:02}"}}' for i in range(METERS)]
     for i, query in enumerate(queries):
         FacilityMeter.objects.create(
-            site=site, name=f"PDU {i:02}", kind="pdu", boundary="it", protocol="promql", host="127.0.0.1",
+            site=site, name=f"PDU {i:02}", kind="pdu", boundary="it_load", protocol="promql", host="127.0.0.1",
             port=server.server_port, poll_interval_seconds=INTERVAL, timeout_seconds=TIMEOUT,
             settings={"queries": [{"query": query, "quantity": "power_watts"}]})
     env = dict(os.environ, DATABASE_URL=shared_database_url(), MICRODC_DATA_DIR=str(settings.DATA_DIR),
