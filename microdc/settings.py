@@ -153,7 +153,10 @@ if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [REDIS_URL], "prefix": os.environ.get("MICRODC_REDIS_PREFIX", "microdc")},
+            # redis-py 8 gives every socket a 5 s read timeout by default, the time channels_redis blocks a
+            # receive on the server (BZPOPMIN, 5 s): a quiet receive timed out and closed the websocket.
+            "CONFIG": {"hosts": [{"address": REDIS_URL, "socket_timeout": 15, "socket_connect_timeout": 5}],
+                       "prefix": os.environ.get("MICRODC_REDIS_PREFIX", "microdc")},
         }
     }
 else:

@@ -32,7 +32,6 @@ JOB_INTERVAL = float(getattr(settings, "MICRODC_LIVE_JOB_INTERVAL", 1.0))
 ENERGY_INTERVAL = settings.MICRODC_LIVE_ENERGY_INTERVAL
 ALERTS_INTERVAL = 2.0  # one cheap query (the newest change) per look
 NUDGE_GAP = 2.0
-SITE_INTERVAL = 3600.0 if __import__("os").environ.get("BENCH_NOWATCH") else SITE_INTERVAL
 
 
 class Client(Protocol):
