@@ -1,4 +1,4 @@
-"""The appliance served by real uvicorn processes on loopback, over a database of its own.
+"""The appliance served by real uvicorn processes (and workers) on loopback, over a database of its own.
 
 SQLite (default): a fresh MICRODC_DATA_DIR. With DATABASE_URL set (CI's PostgreSQL run): a throwaway database
 ``microdc_e2e_<random>`` on the same server, dropped afterwards. With a Redis URL: the channels_redis layer,
@@ -101,6 +101,15 @@ class ServedAppliance:
             except httpx.HTTPError:
                 time.sleep(0.1)
         raise RuntimeError(f"uvicorn did not answer on {url} within 30 s: {log.read_text()[-3000:]}")
+
+    def start_worker(self) -> None:
+        """Start one more worker (`manage.py run_worker`: the task queue and the periodic jobs), as `make run`
+        does; its output goes to a log of its own."""
+        log = self.data_dir / f"worker-{len(self.processes)}.log"
+        with log.open("ab") as out:
+            process = subprocess.Popen([PYTHON, "manage.py", "run_worker"], cwd=ROOT, env=self.env, stdout=out,
+                                       stderr=subprocess.STDOUT)
+        self.processes.append((process, 0, log))
 
     def kill(self, index: int = 0) -> int:
         """Stop web process `index` (as a crash or a restart would); returns its port."""
