@@ -27,7 +27,10 @@ def _commands(demo: bool, host: str, port: int, workers: int) -> dict[str, list[
     python = sys.executable
     commands = {
         "web": [python, "-m", "uvicorn", "microdc.asgi:application", "--host", host, "--port", str(port),
-                "--workers", str(workers), "--proxy-headers", "--no-server-header", "--log-level", "warning"],
+                "--workers", str(workers), "--proxy-headers", "--no-server-header", "--log-level", "warning",
+                # Longer than any client keeps an idle connection (httpx 5 s, nginx's upstream keepalive 60 s):
+                # at uvicorn's 5 s a reused connection could be closed under a request (ReadError in site_load).
+                "--timeout-keep-alive", "75"],
         "worker": [python, str(ROOT / "manage.py"), "run_worker"],
     }
     if demo:

@@ -76,6 +76,19 @@ def finish(source: Source) -> None:
         raise ClaimLost(f"source {source.pk} is claimed by another runner now")
 
 
+def finish_all(sources: list[Source]) -> None:
+    """finish() for sources of one claim in one statement; ClaimLost when any of them is no longer held."""
+    tokens = {source.rollup_claim for source in sources}
+    if len(tokens) != 1:
+        for source in sources:
+            finish(source)
+        return
+    held = Source.objects.filter(pk__in=[source.pk for source in sources], rollup_claim=tokens.pop())
+    if held.update(rollup_claimed_since=None, rollup_claim=None, rollup_lease_until=None, rollup_failures=0,
+                   rollup_error="", rollup_retry_at=None) != len(sources):
+        raise ClaimLost("a source of this group is claimed by another runner now")
+
+
 def release(source: Source) -> None:
     """Give the claim back untouched (the run stopped before this source): the next run takes it."""
     _held(source).update(dirty_since=pending_since(), rollup_claimed_since=None, rollup_claim=None,

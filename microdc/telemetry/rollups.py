@@ -9,6 +9,7 @@ with a gap is reported as incomplete, never filled in.
 
 import datetime
 import logging
+import time
 from collections import defaultdict
 
 from django.conf import settings
@@ -135,10 +136,11 @@ def _merge_into_hour(hour: _Bucket, minute: Rollup) -> None:
                 into["last"] = value
 
 
-def _upsert(source: Source, resolution: int, buckets: dict[datetime.datetime, _Bucket]) -> None:
+def _upsert(resolution: int, buckets: list[tuple[int, datetime.datetime, _Bucket]]) -> None:
+    """Write (source id, start, bucket) rows of one resolution in one statement (per thousand)."""
     Rollup.objects.bulk_create(
-        [Rollup(source=source, resolution=resolution, start=start, coverage=min(b.coverage, resolution),
-                stats=b.stats) for start, b in buckets.items()],
+        [Rollup(source_id=source_id, resolution=resolution, start=start, coverage=min(b.coverage, resolution),
+                stats=b.stats) for source_id, start, b in buckets],
         update_conflicts=True, unique_fields=["source", "resolution", "start"], update_fields=["coverage", "stats"],
         batch_size=1000,
     )
@@ -150,9 +152,9 @@ def _reporter_samples(source: Source):
     return Sample.objects.filter(node_id=source.node_id)
 
 
-def _roll_up(source: Source, since: datetime.datetime, rows: list[tuple]) -> int:
-    """Recompute the buckets that samples at or after `since` change, from the reporter's rows (ts, values)
-    which reach back at least one gap before `since`. The caller holds the transaction."""
+def _minutes(source: Source, since: datetime.datetime, rows: list[tuple]) -> dict[datetime.datetime, _Bucket]:
+    """The minute buckets that samples at or after `since` change, from the reporter's rows (ts, values) which
+    reach back at least one gap before `since`."""
     key = str(source.pk)
     mine = [(ts, values[key]) for ts, values in rows if key in values]
     # The interval ending in the first new sample starts at the sample before it: recompute from there.
@@ -161,17 +163,40 @@ def _roll_up(source: Source, since: datetime.datetime, rows: list[tuple]) -> int
     seed = next((row for row in reversed(mine) if row[0] < start), None)
     mine = [row for row in mine if row[0] >= start]
     if not mine:
-        return 0
-    minutes = {begin: b for begin, b in _minute_buckets(mine, seed).items() if begin >= start}
-    _upsert(source, Rollup.MINUTE, minutes)
-    mark_derived_dirty(Source.objects.filter(pk=source.pk), min(minutes))
-    first_hour = floor_time(min(minutes), Rollup.HOUR)
-    last_hour = floor_time(max(minutes), Rollup.HOUR) + datetime.timedelta(hours=1)
-    hours: dict[datetime.datetime, _Bucket] = defaultdict(_Bucket)
-    for minute in Rollup.objects.filter(source=source, resolution=Rollup.MINUTE, start__gte=first_hour,
-                                        start__lt=last_hour).order_by("start"):
-        _merge_into_hour(hours[floor_time(minute.start, Rollup.HOUR)], minute)
-    _upsert(source, Rollup.HOUR, hours)
+        return {}
+    return {begin: b for begin, b in _minute_buckets(mine, seed).items() if begin >= start}
+
+
+def _write(plans: list[tuple[Source, dict[datetime.datetime, _Bucket]]]) -> None:
+    """Store the sources' new minute buckets and recompute the hours they fall in, with one statement of each
+    kind for all of them. The caller holds the transaction."""
+    plans = [(source, minutes) for source, minutes in plans if minutes]
+    if not plans:
+        return
+    _upsert(Rollup.MINUTE, [(source.pk, start, b) for source, minutes in plans for start, b in minutes.items()])
+    by_since: dict[datetime.datetime, list[int]] = defaultdict(list)
+    for source, minutes in plans:  # one reporter's sources share their first minute: one statement
+        by_since[min(minutes)].append(source.pk)
+    for since, pks in by_since.items():
+        mark_derived_dirty(Source.objects.filter(pk__in=pks), since)
+    spans = {source.pk: (floor_time(min(minutes), Rollup.HOUR),
+                         floor_time(max(minutes), Rollup.HOUR) + datetime.timedelta(hours=1))
+             for source, minutes in plans}
+    hours: dict[tuple[int, datetime.datetime], _Bucket] = defaultdict(_Bucket)
+    for minute in Rollup.objects.filter(source_id__in=list(spans), resolution=Rollup.MINUTE,
+                                        start__gte=min(first for first, _ in spans.values()),
+                                        start__lt=max(last for _, last in spans.values())).order_by("source_id",
+                                                                                                     "start"):
+        first, last = spans[minute.source_id]
+        if first <= minute.start < last:
+            _merge_into_hour(hours[(minute.source_id, floor_time(minute.start, Rollup.HOUR))], minute)
+    _upsert(Rollup.HOUR, [(source_id, start, b) for (source_id, start), b in hours.items()])
+
+
+def _roll_up(source: Source, since: datetime.datetime, rows: list[tuple]) -> int:
+    """Recompute one source's buckets from `since` on (see _minutes). The caller holds the transaction."""
+    minutes = _minutes(source, since, rows)
+    _write([(source, minutes)])
     return len(minutes)
 
 
@@ -208,6 +233,19 @@ def roll_up_dirty(limit: int = 1000, sources=None, now: datetime.datetime | None
     return rolled_up
 
 
+def roll_up_pending(limit: int = 1000, budget_seconds: float = 20.0) -> int:
+    """The periodic job: runs of up to `limit` sources, one after another, until a run rolls up fewer or
+    `budget_seconds` are spent; what is left waits for the next turn. A site with more sources than one run
+    takes (125 nodes of 8 GPUs and their sensors) is never a whole turn behind. Returns the sources rolled up."""
+    started = time.monotonic()
+    total = 0
+    while True:
+        done = roll_up_dirty(limit)
+        total += done
+        if done < limit or time.monotonic() - started >= budget_seconds:
+            return total
+
+
 def _roll_up_group(group: list[Source], now: datetime.datetime, settled: set[int]) -> int:
     """Roll up one reporter's claimed sources from one read of its samples."""
     earliest = min(source.rollup_claimed_since for source in group)
@@ -220,6 +258,19 @@ def _roll_up_group(group: list[Source], now: datetime.datetime, settled: set[int
             _failed(source, exc, now)
             settled.add(source.pk)
         return 0
+    if len(group) > 1:
+        # The whole group in one transaction, one statement of each kind (a node's GPUs: eight times fewer).
+        # Should anything fail, the group goes again source by source below, so the others are rolled up and
+        # only the failing one backs off.
+        try:
+            with transaction.atomic():
+                _write([(source, _minutes(source, source.rollup_claimed_since, rows)) for source in group])
+                rollup_claims.finish_all(group)
+        except Exception:  # noqa: BLE001, S110 - source by source says which and why
+            pass
+        else:
+            settled.update(source.pk for source in group)
+            return len(group)
     rolled_up = 0
     for source in group:
         try:

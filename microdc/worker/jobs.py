@@ -36,7 +36,7 @@ def default_jobs() -> list[Job]:
         # Ticks every second; a round of scrapes starts every MICRODC_MODEL_SCRAPE_SECONDS in whichever worker
         # takes the round's turn (energy.scrape).
         Job("model-server scrapes", 1, scraper.tick, shared=True, lane="dispatch"),
-        Job("telemetry rollups", 30, rollups.roll_up_dirty, shared=True),
+        Job("telemetry rollups", 30, rollups.roll_up_pending, shared=True),
         Job("retention", 3600, rollups.prune),
         Job("energy ledger", 30, energy_ledger),
         Job("energy ledger retention", 3600, ledger.prune),

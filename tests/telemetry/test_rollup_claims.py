@@ -231,3 +231,37 @@ def test_rollup_status_reports_failing_sources(sources, monkeypatch, client_for)
         assert failing["source"] == "test/b" and failing["failures"] == 1
         assert failing["last_error"] == "ValueError: bad value"
         assert failing["next_attempt"].startswith("2026-11-27T06:00:30")
+
+
+@pytest.mark.django_db
+def test_the_periodic_job_rolls_up_more_sources_than_one_run_takes(sources):
+    for source in sources.values():
+        feed(source, range(0, 120, 10))
+    # Runs of two: the job goes on until a run finds fewer, so no source waits a whole turn.
+    assert rollups.roll_up_pending(limit=2) == 3
+    assert not Source.objects.filter(dirty_since__isnull=False).exists()
+    assert {r.source_id for r in Rollup.objects.all()} == {s.pk for s in sources.values()}
+
+
+@pytest.mark.django_db
+def test_a_failing_source_of_a_node_does_not_hold_back_the_nodes_other_sources(rack, monkeypatch):
+    # A node's sources roll up together in one transaction; when one fails, the others still do.
+    node = Node.objects.create(rack=rack, hostname="gpu-multi", position_u=10)
+    good, bad = (Source.objects.create(key=f"test/multi/{i}", node=node) for i in range(2))
+    store([Reading(source, at(s), {"power_watts": 100.0}) for source in (good, bad) for s in range(0, 120, 10)])
+    real = rollups._minutes
+
+    def minutes(source, since, rows):
+        if source.pk == bad.pk:
+            raise ValueError("cannot convert float infinity")
+        return real(source, since, rows)
+
+    monkeypatch.setattr(rollups, "_minutes", minutes)
+    assert roll_up_dirty(now=NOW) == 1
+    assert fresh(good).dirty_since is None
+    assert Rollup.objects.get(source=good, resolution=Rollup.HOUR).stats["power_watts"]["n"] == 12
+    assert not Rollup.objects.filter(source=bad).exists()
+    assert fresh(bad).rollup_failures == 1 and fresh(bad).dirty_since == T0
+    monkeypatch.undo()
+    assert roll_up_dirty(now=fresh(bad).rollup_retry_at) == 1
+    assert Rollup.objects.get(source=bad, resolution=Rollup.HOUR).stats["power_watts"]["n"] == 12
