@@ -33,10 +33,8 @@ import socket
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import uuid
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -59,32 +57,6 @@ def percentile(values: list[float], share: float) -> float:
         return float("nan")
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, max(0, round(share * (len(ordered) - 1))))]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-class MeterPeer(BaseHTTPRequestHandler):
-    """A Prometheus query API answering every facility meter's query with a plausible PDU power."""
-
-    def do_GET(self):  # noqa: N802 - http.server's naming
-        body = json.dumps({"status": "success", "data": {"resultType": "vector", "result": [
-            {"metric": {}, "value": [time.time(), f"{4000 + 500 * (time.time() % 7):.1f}"]}]}}).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args):
-        pass
-
-
-class MeterPeerServer(ThreadingHTTPServer):
-    request_queue_size = 64
 
 
 # --- processes and their resources -----------------------------------------------------------------------------
@@ -409,12 +381,12 @@ def main() -> int:
     if not postgres_reachable():
         print("site_load: PostgreSQL at 127.0.0.1:5432 is not reachable; skipped.")
         return 0
-    from tests.support import PrometheusServer
+    from tests.support import PrometheusServer, PromQLPeer, free_port
 
     database_url = prepare_database()
     port = free_port()
-    meters = MeterPeerServer(("127.0.0.1", 0), MeterPeer)
-    threading.Thread(target=meters.serve_forever, daemon=True).start()
+    # Every meter's query answered with a plausible PDU power.
+    meters = PromQLPeer(lambda query: round(4000 + 500 * (time.time() % 7), 1))
     with tempfile.TemporaryDirectory(prefix="microdc-load-") as data_dir:
         env = dict(os.environ, DATABASE_URL=database_url, REDIS_URL="redis://127.0.0.1:6379/13",
                    MICRODC_REDIS_PREFIX=f"microdc-load-{secrets.token_hex(4)}", MICRODC_DATA_DIR=data_dir,

@@ -7,11 +7,16 @@ waits for a port or finds a binary is made once.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import socket
 import subprocess
+import threading
 import time
+import urllib.parse
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
 def free_port(kind: int = socket.SOCK_STREAM) -> int:
@@ -83,6 +88,35 @@ def shared_database_url() -> str:
     if connection.vendor == "sqlite":
         return f"sqlite:///{db['NAME']}"
     return f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
+
+
+class _PromQLHandler(BaseHTTPRequestHandler):
+    def do_GET(self):  # noqa: N802 - http.server's naming
+        query = urllib.parse.parse_qs(urllib.parse.urlsplit(self.path).query).get("query", [""])[0]
+        body = json.dumps({"status": "success", "data": {"resultType": "vector", "result": [
+            {"metric": {}, "value": [time.time(), str(self.server.answer(query))]}]}}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+class PromQLPeer(ThreadingHTTPServer):
+    """A Prometheus query API on a free loopback port that answers every instant query with one sample,
+    `answer(query)`, served on a thread of its own: the peer of facility meters read over PromQL. Stop it with
+    shutdown()."""
+
+    request_queue_size = 128  # dozens of meters connect at once; the default backlog of 5 drops SYNs
+    daemon_threads = True
+
+    def __init__(self, answer: Callable[[str], float]):
+        super().__init__(("127.0.0.1", 0), _PromQLHandler)
+        self.answer = answer
+        threading.Thread(target=self.serve_forever, daemon=True).start()
 
 
 def prometheus_agent_flag(binary: str) -> str:

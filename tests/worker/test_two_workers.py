@@ -2,16 +2,13 @@
 read by one of them at a time, once per interval; one worker killed, the other takes every meter over within two
 poll intervals."""
 
-import json
 import os
 import signal
 import subprocess
 import sys
 import threading
 import time
-import urllib.parse
 from collections import defaultdict
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -19,7 +16,7 @@ import pytest
 from microdc.core.models import JobTurn
 from microdc.facility.models import MeterState
 from microdc.nodes.models import FacilityMeter
-from tests.support import shared_database_url, stop_process, wait_for
+from tests.support import PromQLPeer, shared_database_url, stop_process, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 METERS = 50
@@ -27,42 +24,26 @@ INTERVAL = 3  # seconds
 TIMEOUT = 1.0
 
 
-class PromQLPeer(BaseHTTPRequestHandler):
-    """A Prometheus query API that answers every instant query with one sample and notes when each came."""
-
-    seen: dict[str, list[float]] = defaultdict(list)
-    lock = threading.Lock()
-
-    def do_GET(self):  # noqa: N802 - http.server's naming
-        query = urllib.parse.parse_qs(urllib.parse.urlsplit(self.path).query)["query"][0]
-        with self.lock:
-            self.seen[query].append(time.monotonic())
-        body = json.dumps({"status": "success", "data": {"resultType": "vector", "result": [
-            {"metric": {}, "value": [time.time(), "1200"]}]}}).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args):
-        pass
+SEEN: dict[str, list[float]] = defaultdict(list)
+SEEN_LOCK = threading.Lock()
 
 
-class PeerServer(ThreadingHTTPServer):
-    request_queue_size = 128  # fifty meters connect at once; the default backlog of 5 drops SYNs
+def answer(query: str) -> float:
+    """Note when each meter's query came, and answer 1200 W."""
+    with SEEN_LOCK:
+        SEEN[query].append(time.monotonic())
+    return 1200.0
 
 
 def reads(meter: str, after: float = 0.0) -> list[float]:
-    with PromQLPeer.lock:
-        return [t for t in PromQLPeer.seen[meter] if t > after]
+    with SEEN_LOCK:
+        return [t for t in SEEN[meter] if t > after]
 
 
 @pytest.mark.integration
 @pytest.mark.django_db(transaction=True)
 def test_two_workers_share_the_meters_and_one_takes_over_when_the_other_dies(site, settings):
-    server = PeerServer(("127.0.0.1", 0), PromQLPeer)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    server = PromQLPeer(answer)
     queries = [f'site_power_watts{{meter="m{i:02}"}}' for i in range(METERS)]
     for i, query in enumerate(queries):
         FacilityMeter.objects.create(
