@@ -264,6 +264,10 @@ def _roll_up_group(group: list[Source], now: datetime.datetime, settled: set[int
         # only the failing one backs off.
         try:
             with transaction.atomic():
+                # The group's rows locked first, in id order as ingest locks them (store.sources_by_key): the
+                # statements below touch several at once, in whatever order, and must not deadlock a writer.
+                list(Source.objects.filter(pk__in=[source.pk for source in group]).order_by("pk")
+                     .select_for_update().values_list("pk", flat=True))
                 _write([(source, _minutes(source, source.rollup_claimed_since, rows)) for source in group])
                 rollup_claims.finish_all(group)
         except Exception:  # noqa: BLE001, S110 - source by source says which and why
