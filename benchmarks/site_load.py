@@ -133,7 +133,7 @@ def seed(nodes: int, meter_port: int) -> dict:
         FacilityMeter.objects.create(
             site=site, name="Utility feed" if utility else f"PDU {i}", kind="utility_feed" if utility else "pdu",
             boundary="facility_input" if utility else "it_load", protocol="promql", host="127.0.0.1",
-            port=meter_port, poll_interval_seconds=5, timeout_seconds=2.0,
+            port=meter_port, poll_interval_seconds=5, timeout_seconds=2.0, simulated=True,
             settings={"queries": [{"query": f'pdu_power_watts{{pdu="{i}"}}', "quantity": "power_watts"}]})
     password = secrets.token_urlsafe(12)
     get_user_model().objects.create_user("viewer", password=password, role=Role.VIEWER)

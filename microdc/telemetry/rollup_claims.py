@@ -77,13 +77,9 @@ def finish(source: Source) -> None:
 
 
 def finish_all(sources: list[Source]) -> None:
-    """finish() for sources of one claim in one statement; ClaimLost when any of them is no longer held."""
-    tokens = {source.rollup_claim for source in sources}
-    if len(tokens) != 1:
-        for source in sources:
-            finish(source)
-        return
-    held = Source.objects.filter(pk__in=[source.pk for source in sources], rollup_claim=tokens.pop())
+    """finish() for sources of one claim (one claim() call) in one statement; ClaimLost when any of them is no
+    longer held by it."""
+    held = Source.objects.filter(pk__in=[source.pk for source in sources], rollup_claim=sources[0].rollup_claim)
     if held.update(rollup_claimed_since=None, rollup_claim=None, rollup_lease_until=None, rollup_failures=0,
                    rollup_error="", rollup_retry_at=None) != len(sources):
         raise ClaimLost("a source of this group is claimed by another runner now")
